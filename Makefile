@@ -1,0 +1,112 @@
+# jinbao-dc. The two commands a newcomer needs are `make demo` and `make test`; each does all of
+# its own set-up on a fresh Debian 12 machine as root (apt packages, .venv, lab builds). Stamp files
+# under .cache/stamps make a re-run fast.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+VENV := $(ROOT)/.venv
+BIN := $(VENV)/bin
+STAMPS := $(ROOT)/.cache/stamps
+INVENTORY ?= inventory/lab
+APT_PACKAGES := $(shell grep -v '^\#' $(ROOT)/lab/packages.apt)
+PYTEST_ARGS ?=
+
+export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
+export PATH := $(BIN):$(PATH)
+# Let Python cache bytecode in .venv: ansible imports thousands of collection files per run.
+export PYTHONDONTWRITEBYTECODE :=
+
+# pytest exits 5 when a selection holds no test; that is not a failure of the suite.
+PYTEST := run_pytest() { $(BIN)/python -m pytest "$$@" $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] || return $$rc; }; }; run_pytest
+
+.PHONY: help deps demo test lab-up lab-down lab-status lab-build validate lint syntax unit integration e2e \
+        bench bench-discover bench-controller clean
+
+help:
+	@echo "make demo      lab-up, then the whole consolidation (playbooks/site.yml) on the lab facility"
+	@echo "make test      every test: lint, validate, unit, integration (starts the lab), e2e"
+	@echo "make lab-up | lab-down | lab-status | validate | lint | bench | clean"
+
+# --- set-up -------------------------------------------------------------------------------------
+$(STAMPS)/apt: lab/packages.apt
+	@missing=$$(for p in $(APT_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "jinbao-dc needs Debian packages that are missing. As root, run:" >&2; \
+	    echo "  apt-get update && apt-get install -y" $$missing >&2; exit 1; fi; \
+	  echo "Installing Debian packages:" $$missing; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+	@mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/venv: requirements.txt requirements-dev.txt $(STAMPS)/apt
+	@test -x $(BIN)/python || /usr/bin/python3 -m venv $(VENV)
+	@echo "Installing Python packages into .venv (pinned in requirements*.txt)"
+	@$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+	@$(BIN)/python -m pip install -q --no-compile --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	@mkdir -p $(ROOT)/.cache/collections $(ROOT)/.cache/facts
+	@touch $@
+
+deps: $(STAMPS)/venv
+
+lab-build: deps
+	@$(BIN)/python lab/labctl.py build
+
+# --- the lab ------------------------------------------------------------------------------------
+lab-up: deps
+	@$(BIN)/python lab/labctl.py up --inventory $(INVENTORY)
+
+lab-down:
+	@if [ -x $(BIN)/python ]; then $(BIN)/python lab/labctl.py down --inventory $(INVENTORY); \
+	 else echo "no .venv: nothing of the lab can be running"; fi
+
+lab-status: deps
+	@$(BIN)/python lab/labctl.py status --inventory $(INVENTORY)
+
+# --- the main job ------------------------------------------------------------------------------
+demo: lab-up
+	@$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/site.yml
+
+# --- checks -------------------------------------------------------------------------------------
+validate: deps
+	@for inv in inventory/lab inventory/example; do \
+	  echo "== validate $$inv"; \
+	  $(BIN)/ansible-playbook -i $$inv playbooks/preflight.yml; done
+
+syntax: deps
+	@for pb in playbooks/*.yml; do $(BIN)/ansible-playbook --syntax-check -i $(INVENTORY) $$pb >/dev/null \
+	  || { echo "syntax check failed: $$pb" >&2; exit 1; }; done; echo "syntax-check: every playbook OK"
+
+lint: deps syntax
+	@$(BIN)/yamllint --strict .
+	@$(BIN)/ansible-lint --profile production --offline -q playbooks roles
+	@$(BIN)/ruff check plugins lab monitors bench tests
+	@echo "lint: yamllint, ansible-lint (production) and ruff are clean"
+
+unit: deps
+	@$(PYTEST) -q tests/unit
+
+integration: lab-build
+	@$(PYTEST) -q tests/integration
+
+e2e: lab-build
+	@$(PYTEST) -q tests/e2e
+
+test: lint validate unit integration e2e
+	@echo "make test: all green"
+
+# --- benchmarks ---------------------------------------------------------------------------------
+bench: bench-discover bench-controller
+
+bench-discover: lab-build
+	@$(BIN)/python bench/discover/run.py
+
+bench-controller: deps
+	@$(BIN)/python bench/controller/run.py
+
+clean: lab-down
+	rm -rf .lab .cache reports

@@ -1,0 +1,83 @@
+"""labctl: start, stop and show the simulated facility.
+
+    python lab/labctl.py up     [--inventory inventory/lab] [--only NAME ...]
+    python lab/labctl.py down   [--only NAME ...]
+    python lab/labctl.py status
+    python lab/labctl.py build
+
+Every inventory host with a `lab_service` variable is one simulated system; that variable names the
+folder under lab/ whose service.py provides it. `down` stops only what `up` started, by pid file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import ROOT, Lab, LabError, Service, load_inventory  # noqa: E402
+
+
+def _service_class(kind: str) -> type[Service]:
+    path = ROOT / "lab" / kind / "service.py"
+    if not path.exists():
+        raise LabError(f"lab_service {kind!r}: there is no {path.relative_to(ROOT)}")
+    spec = importlib.util.spec_from_file_location(f"lab_{kind}_service", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.Service
+
+
+def services(inventory: Path, lab: Lab, only: list[str] | None = None) -> list[Service]:
+    data = load_inventory(inventory)
+    hostvars = data.get("_meta", {}).get("hostvars", {})
+    found = []
+    for name in sorted(hostvars):
+        kind = hostvars[name].get("lab_service")
+        if not kind or (only and name not in only and kind not in only):
+            continue
+        found.append(_service_class(kind)(name, hostvars[name], lab))
+    if only and not found:
+        raise LabError(f"no lab service matches {', '.join(only)} in {inventory}")
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="labctl", description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=("up", "down", "status", "build"))
+    parser.add_argument("--inventory", default=str(ROOT / "inventory" / "lab"))
+    parser.add_argument("--only", nargs="*", help="host names or service kinds to act on")
+    args = parser.parse_args(argv)
+    lab = Lab()
+    try:
+        svcs = services(Path(args.inventory), lab, args.only)
+        if args.action == "build":
+            for svc in svcs:
+                svc.build()
+                print(f"{svc.name:<20} built")
+        elif args.action == "up":
+            for svc in svcs:
+                print(f"{svc.name:<20} {svc.kind:<14} ...", end="", flush=True)
+                print(f" {svc.start()}", flush=True)
+        elif args.action == "down":
+            for svc in reversed(svcs):
+                print(f"{svc.name:<20} {svc.kind:<14} {svc.stop()}")
+        else:
+            bad = 0
+            print(f"{'SERVICE':<20} {'KIND':<14} {'STATE':<10} {'PID':>7}  HEALTH")
+            for svc in svcs:
+                st = svc.status()
+                bad += st["state"] != "up"
+                print(f"{st['name']:<20} {st['kind']:<14} {st['state']:<10} {st['pid'] or '-':>7}  {st['health']}")
+            return 1 if bad else 0
+    except LabError as exc:
+        print(f"\nlabctl: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
