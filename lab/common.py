@@ -80,7 +80,7 @@ class Lab:
         if not key_path.exists():
             key = ec.generate_private_key(ec.SECP256R1())
             name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "jinbao-dc lab CA")])
-            now = datetime.datetime.now(datetime.timezone.utc)
+            now = datetime.datetime.now(datetime.UTC)
             cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
                     .public_key(key.public_key()).serial_number(x509.random_serial_number())
                     .not_valid_before(now - datetime.timedelta(minutes=5))
@@ -109,7 +109,7 @@ class Lab:
 
         ca_key, ca_cert = self._ca()
         key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         sans = [x509.DNSName(h) for h in hostnames] + [x509.IPAddress(ipaddress.ip_address(a)) for a in addresses]
         cert = (x509.CertificateBuilder()
                 .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
@@ -197,7 +197,7 @@ class Service:
         self.prepare()
         env = dict(os.environ, **self.env())
         with open(self.log_file, "ab") as log:
-            log.write(f"\n--- {datetime.datetime.now(datetime.timezone.utc).isoformat()} start\n".encode())
+            log.write(f"\n--- {datetime.datetime.now(datetime.UTC).isoformat()} start\n".encode())
             log.flush()
             proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     env=env, cwd=self.data_dir, start_new_session=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import ROOT, Lab, LabError, Service, load_inventory  # noqa: E402
+from common import ROOT, Lab, LabError, Service, load_inventory
 
 
 def _service_class(kind: str) -> type[Service]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 
 def facility_host_view(hostvars: Mapping[str, Any], hosts: Iterable[str], keys: Iterable[str]) -> dict:

@@ -10,8 +10,9 @@ Every check returns `Problem`s that name the host (or rack/system), the field an
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 ZONES = ("production", "exchange", "decision", "management")
 DATA_ZONES = ("production", "exchange", "decision")
@@ -191,7 +192,7 @@ def dependency_cycle(systems: Mapping[str, Mapping[str, Any]]) -> list[str]:
             if dep not in systems:
                 continue
             if state.get(dep) == 1:
-                return stack[stack.index(dep):] + [dep]
+                return [*stack[stack.index(dep):], dep]
             if dep not in state:
                 found = visit(dep)
                 if found:
@@ -259,7 +260,8 @@ def check_facility(hosts: Mapping[str, Mapping[str, Any]], facility: Mapping[str
         problems.extend(_room_problems(host, hv, rooms))
         system = hv.get("system")
         if system is not None and systems and system not in systems:
-            problems.append(Problem(host, "system", f"unknown business system {system!r}; declare it in facility_systems"))
+            problems.append(Problem(host, "system",
+                                    f"unknown business system {system!r}; declare it in facility_systems"))
     problems.extend(_rack_problems(hosts, racks))
     problems.extend(_system_problems(systems, rooms))
     return problems

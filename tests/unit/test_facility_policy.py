@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 
 import pytest
+
 from conftest import load_plugin_module
 
 facility = load_plugin_module("plugins/module_utils/facility.py", "jinbao_facility")

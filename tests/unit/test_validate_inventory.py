@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from conftest import ROOT, VENV_BIN
 
 EXAMPLE = ROOT / "inventory" / "example"
@@ -18,7 +19,7 @@ EXAMPLE = ROOT / "inventory" / "example"
 
 def run_preflight(inventory: Path) -> subprocess.CompletedProcess:
     return subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), "playbooks/preflight.yml"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+                          cwd=ROOT, capture_output=True, text=True, timeout=1200)
 
 
 def edit(path: Path, change) -> None:
