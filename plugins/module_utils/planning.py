@@ -200,12 +200,12 @@ def plan(register: Mapping[str, Any], *, systems: Mapping[str, Mapping[str, Any]
             continue
         zone = vm.get("zone")
         if zone not in DATA_ZONES:
-            errors.append(Problem(vm["name"], "zone", f"{zone!r} is not a data zone; set the VM's zone attribute "
-                                                      "before it can be planned"))
+            errors.append(Problem(vm["name"], "zone",
+                                  f"{zone!r} is not a data zone; set the VM's zone attribute before it can be planned"))
             continue
         if zone not in targets:
-            errors.append(Problem(vm["name"], "cluster", f"no {zone} cluster "
-                                                         f"{opts['zone_clusters'].get(zone)!r} in room {target_room!r}"))
+            cluster = opts["zone_clusters"].get(zone)
+            errors.append(Problem(vm["name"], "cluster", f"no {zone} cluster {cluster!r} in room {target_room!r}"))
             continue
         declared = (systems.get(vm.get("system") or "") or {}).get("zone")
         if declared and declared != zone:

@@ -6,10 +6,11 @@ import copy
 import sys
 
 import pytest
+
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "plugins" / "module_utils"))
-import planning  # noqa: E402
+import planning
 
 GIB = 1024 ** 3
 SYSTEMS = {

@@ -1,0 +1,159 @@
+"""Benchmark stage 3: playbooks/discover.yml against the usual community.vmware way, on one 2,000-VM simulator.
+
+    .venv/bin/python bench/discover/run.py [--vms 2000] [--port 18543]
+
+Starts its own lab vCenter (own port on 127.0.0.1, own state under .cache/bench/discover), runs both
+playbooks against it one after the other (cold: empty reports directory each), prints both wall times
+and the ratio, writes them to docs/BENCHMARKS.md (section `## discover`), and stops the simulator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "lab"))
+sys.path.insert(0, str(ROOT / "lab" / "vcsim"))
+
+import common  # noqa: E402
+
+STATE = ROOT / ".cache" / "bench" / "discover"
+BENCHMARKS = ROOT / "docs" / "BENCHMARKS.md"
+VENV_BIN = ROOT / ".venv" / "bin"
+GOAL = 10.0
+
+
+def log(msg: str) -> None:
+    print(f"[{datetime.datetime.now():%H:%M:%S}] {msg}", flush=True)
+
+
+def _vcsim_service(port: int, lab: common.Lab):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_vcsim_service", ROOT / "lab" / "vcsim" / "service.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    hostvars = {"vcenter_hostname": "127.0.0.1", "vcenter_port": port, "vcenter_username": "jinbao-lab"}
+    return module.Service("vc-bench", hostvars, lab)
+
+
+def run_playbook(label: str, playbook: Path, extra: list[str], timeout: float) -> tuple[float, str]:
+    """Run one playbook, echo its task names as progress, return (wall seconds, output)."""
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(ROOT / "inventory" / "lab"), str(playbook), *extra]
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("TASK ["):
+                log(f"  {label}: {line.strip().strip('*').strip()}")
+        proc.wait(timeout=max(1.0, timeout - (time.monotonic() - start)))
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise SystemExit(f"bench: {label} did not finish within {timeout:.0f}s") from None
+    elapsed = time.monotonic() - start
+    output = "".join(lines)
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: {label} failed (exit {proc.returncode}):\n{output[-3000:]}")
+    return elapsed, output
+
+
+def update_benchmarks(section: str) -> None:
+    """Replace (or add) the `## discover` section of docs/BENCHMARKS.md, leaving other sections alone."""
+    BENCHMARKS.parent.mkdir(parents=True, exist_ok=True)
+    text = BENCHMARKS.read_text() if BENCHMARKS.exists() else "# Benchmarks\n"
+    pattern = re.compile(r"^## discover\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section, text)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    BENCHMARKS.write_text(text.rstrip("\n") + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--vms", type=int, default=2000)
+    parser.add_argument("--port", type=int, default=18543)
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds allowed for each playbook")
+    parser.add_argument("--no-write", action="store_true", help="do not update docs/BENCHMARKS.md")
+    args = parser.parse_args(argv)
+
+    if common.port_open("127.0.0.1", args.port):
+        print(f"bench: 127.0.0.1:{args.port} is already in use; pick another with --port", file=sys.stderr)
+        return 1
+    os.environ["LAB_VCSIM_VMS"] = str(args.vms)
+    lab = common.Lab(STATE)
+    svc = _vcsim_service(args.port, lab)
+    reports = {"project": STATE / "reports-project", "baseline": STATE / "reports-baseline"}
+    extra = ["-e", f"lab_state_dir={lab.state_dir}", "-e", f"vcenter_port={args.port}"]
+    try:
+        log(f"starting a {args.vms}-VM simulator on 127.0.0.1:{args.port} (state {lab.state_dir.relative_to(ROOT)})")
+        t0 = time.monotonic()
+        status = svc.start()
+        log(f"simulator {status} in {time.monotonic() - t0:.1f}s")
+        for path in reports.values():
+            if path.exists():
+                for f in path.iterdir():
+                    f.unlink()
+
+        log("project: playbooks/discover.yml (PropertyCollector, one module call)")
+        project_s, _ = run_playbook("project", ROOT / "playbooks" / "discover.yml",
+                                    [*extra, "-e", f"discover_reports_dir={reports['project']}"], args.timeout)
+        log(f"project: {project_s:.1f}s")
+        log("baseline: bench/discover/baseline.yml (community.vmware.vmware_vm_info, object by object)")
+        baseline_s, _ = run_playbook("baseline", ROOT / "bench" / "discover" / "baseline.yml",
+                                     [*extra, "-e", f"bench_reports_dir={reports['baseline']}"], args.timeout)
+        log(f"baseline: {baseline_s:.1f}s")
+    finally:
+        log(f"stopping the bench simulator: {svc.stop()}")
+
+    project = json.loads((reports["project"] / "assets.json").read_text())
+    baseline = json.loads((reports["baseline"] / "assets.json").read_text())
+    names_p = sorted(vm["name"] for vm in project["vms"])
+    names_b = sorted(vm["name"] for vm in baseline["vms"])
+    agree = names_p == names_b
+    ratio = baseline_s / project_s if project_s else float("inf")
+    m = re.search(r"seeded (\d+) VMs on (\d+) hosts, (\d+) datastores in ([\d.]+)s", status)
+    seeded = f"{m.group(1)} VMs on {m.group(2)} hosts, {m.group(3)} datastores, built in {m.group(4)} s" if m \
+        else status
+    verdict = "meets" if ratio >= GOAL else "MISSES"
+    print()
+    print(f"  VMs in the register    {len(names_p)} (both registers list the same VMs: {'yes' if agree else 'NO'})")
+    print(f"  project discover.yml   {project_s:8.1f} s")
+    print(f"  baseline vmware_vm_info{baseline_s:8.1f} s")
+    print(f"  ratio                  {ratio:8.1f}x  ({verdict} the goal of {GOAL:.0f}x)")
+
+    if not args.no_write:
+        cpu = os.cpu_count()
+        section = (
+            "## discover\n\n"
+            "`make bench-discover` (bench/discover/run.py): one lab vCenter (govmomi 0.24.2 simulator, TLS) with\n"
+            f"{seeded}; each playbook run cold, with ansible-playbook start-up included.\n\n"
+            "| run | what it does | wall time |\n|---|---|---|\n"
+            f"| project | playbooks/discover.yml: PropertyCollector (ContainerView + RetrievePropertiesEx), "
+            f"register + CSV + differences | {project_s:.1f} s |\n"
+            f"| baseline | bench/discover/baseline.yml: community.vmware.vmware_vm_info (+ cluster/datastore info), "
+            f"register via copy | {baseline_s:.1f} s |\n"
+            f"| ratio | baseline / project (goal {GOAL:.0f}x) | **{ratio:.1f}x** |\n\n"
+            f"Both registers list the same {len(names_p)} VMs: {'yes' if agree else 'NO'}. Measured "
+            f"{datetime.date.today().isoformat()} on {platform.system()} {platform.release()}, {cpu} CPUs, "
+            f"Python {platform.python_version()}.\n"
+        )
+        update_benchmarks(section)
+        log(f"wrote the discover section of {BENCHMARKS.relative_to(ROOT)}")
+    return 0 if agree else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

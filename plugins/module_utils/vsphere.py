@@ -1,0 +1,409 @@
+"""The seam to vCenter: the only place in jinbao-dc that imports pyvmomi.
+
+`connect()` opens a session and turns every way that can fail into one `VSphereError` line that
+names the vCenter (its inventory name), the inventory field to look at, and what was seen:
+
+    vc-central: vcenter_port: cannot connect to 127.0.0.1:18443 (connection refused)
+    vc-central: vcenter_password: login refused for user jinbao-lab
+    vc-central: vcenter_ca_file: the server certificate does not verify against /x/ca.crt (...)
+
+`collect()` fetches every datacenter, folder, compute resource, host, datastore and VM through the
+PropertyCollector (one ContainerView, RetrievePropertiesEx/ContinueRetrievePropertiesEx in pages):
+a handful of round trips for any size of vCenter, never one per object. It returns plain data
+(dicts keyed by managed object id) that asset_register.py shapes into the asset register.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import ssl
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+try:
+    from pyVim.connect import Disconnect, SmartConnect
+    from pyVmomi import vim, vmodl
+    from pyVmomi.VmomiSupport import ManagedObject
+
+    HAS_PYVMOMI = True
+    PYVMOMI_IMPORT_ERROR = None
+except ImportError as exc:  # pragma: no cover - reported by the module through missing_required_lib
+    HAS_PYVMOMI = False
+    PYVMOMI_IMPORT_ERROR = exc
+
+DEFAULT_PAGE_SIZE = 1000
+
+# What is fetched for each object type: the register needs these and nothing more.
+PROPERTIES: dict[str, list[str]] = {
+    "Datacenter": ["name", "parent"],
+    "Folder": ["name", "parent"],
+    "ComputeResource": ["name", "parent", "host", "datastore"],
+    "HostSystem": [
+        "name", "parent", "datastore", "runtime.connectionState", "runtime.inMaintenanceMode",
+        "runtime.powerState", "summary.hardware.numCpuCores", "summary.hardware.memorySize",
+        "summary.hardware.vendor", "summary.hardware.model", "summary.hardware.uuid",
+    ],
+    "Datastore": [
+        "name", "parent", "host", "summary.capacity", "summary.freeSpace", "summary.type", "summary.accessible",
+    ],
+    "VirtualMachine": [
+        "name", "parent", "config.uuid", "config.instanceUuid", "config.template", "config.guestId",
+        "config.hardware.numCPU", "config.hardware.memoryMB", "config.hardware.device",
+        "runtime.host", "runtime.powerState", "datastore", "customValue",
+    ],
+}
+
+
+class VSphereError(Exception):
+    """A vCenter operation failed; str() is one line: '<vcenter>: <field>: <what happened>'."""
+
+    def __init__(self, subject: str, field: str, message: str) -> None:
+        super().__init__(f"{subject}: {field}: {message}")
+        self.subject = subject
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where and how to reach one vCenter. `name` is its inventory name, used in every message."""
+
+    name: str
+    hostname: str
+    port: int
+    username: str
+    password: str
+    validate_certs: bool = True
+    ca_file: str | None = None
+    timeout: float = 30.0
+
+    @property
+    def address(self) -> str:
+        return f"{self.hostname}:{self.port}"
+
+
+def ssl_context(ep: Endpoint) -> ssl.SSLContext:
+    """The TLS context for an endpoint: verify against ca_file (or the system store) unless told not to."""
+    if not ep.validate_certs:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    try:
+        return ssl.create_default_context(cafile=ep.ca_file or None)
+    except FileNotFoundError:
+        raise VSphereError(ep.name, "vcenter_ca_file", f"cannot read {ep.ca_file}: no such file") from None
+    except (OSError, ssl.SSLError) as exc:
+        reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc)
+        raise VSphereError(ep.name, "vcenter_ca_file",
+                           f"cannot load {ep.ca_file} as a PEM CA bundle ({reason})") from None
+
+
+def _probe(ep: Endpoint, ctx: ssl.SSLContext) -> None:
+    """Open one TCP + TLS connection first, so that each failure maps to the right field, within the timeout."""
+    try:
+        raw = socket.create_connection((ep.hostname, ep.port), timeout=ep.timeout)
+    except socket.gaierror as exc:
+        raise VSphereError(ep.name, "vcenter_hostname", f"cannot resolve {ep.hostname} ({exc.strerror})") from None
+    except ConnectionRefusedError:
+        raise VSphereError(ep.name, "vcenter_port", f"cannot connect to {ep.address} (connection refused)") from None
+    except TimeoutError:
+        raise VSphereError(ep.name, "vcenter_port",
+                           f"cannot connect to {ep.address} (no answer within {ep.timeout:g}s)") from None
+    except OSError as exc:
+        raise VSphereError(ep.name, "vcenter_hostname",
+                           f"cannot connect to {ep.address} ({exc.strerror or exc})") from None
+    try:
+        with ctx.wrap_socket(raw, server_hostname=ep.hostname):
+            pass
+    except ssl.SSLCertVerificationError as exc:
+        trust = ep.ca_file or "the system trust store"
+        field = "vcenter_ca_file" if ep.ca_file else "vcenter_validate_certs"
+        raise VSphereError(ep.name, field, f"the server certificate does not verify against {trust} "
+                                           f"({exc.verify_message})") from None
+    except ssl.SSLError as exc:
+        raise VSphereError(ep.name, "vcenter_port",
+                           f"TLS handshake with {ep.address} failed ({exc.reason or exc}); "
+                           "is it the HTTPS port?") from None
+    except TimeoutError:
+        raise VSphereError(ep.name, "vcenter_port",
+                           f"{ep.address} accepted the connection but sent no TLS answer "
+                           f"within {ep.timeout:g}s") from None
+    except OSError as exc:
+        raise VSphereError(ep.name, "vcenter_port", f"TLS handshake with {ep.address} failed ({exc})") from None
+    finally:
+        raw.close()
+
+
+def connect(ep: Endpoint) -> Any:
+    """A logged-in ServiceInstance, or VSphereError naming the field to fix."""
+    if not HAS_PYVMOMI:
+        raise VSphereError(ep.name, "controller", f"the pyvmomi library is missing ({PYVMOMI_IMPORT_ERROR}); "
+                                                  "run `make deps`")
+    ctx = ssl_context(ep)
+    _probe(ep, ctx)
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(ep.timeout)  # pyvmomi's version probe opens connections without a timeout
+    try:
+        return SmartConnect(host=ep.hostname, port=ep.port, user=ep.username, pwd=ep.password,
+                            sslContext=ctx, httpConnectionTimeout=ep.timeout, connectionPoolTimeout=-1)
+    except vim.fault.InvalidLogin:
+        raise VSphereError(ep.name, "vcenter_password", f"login refused for user {ep.username}") from None
+    except vim.fault.NoPermission:
+        raise VSphereError(ep.name, "vcenter_username", f"user {ep.username} has no permission to log in") from None
+    except vmodl.MethodFault as exc:
+        raise VSphereError(ep.name, "vcenter_hostname", f"{ep.address} refused the session: {exc.msg}") from None
+    except TimeoutError:
+        raise VSphereError(ep.name, "vcenter_port", f"{ep.address} did not answer within {ep.timeout:g}s") from None
+    except ssl.SSLCertVerificationError as exc:
+        trust = ep.ca_file or "the system trust store"
+        raise VSphereError(ep.name, "vcenter_ca_file", f"the server certificate does not verify against "
+                                                       f"{trust} ({exc.verify_message})") from None
+    except OSError as exc:
+        raise VSphereError(ep.name, "vcenter_port", f"connection to {ep.address} failed ({exc})") from None
+    except Exception as exc:  # pyvmomi raises bare Exception for "not a VIM server"
+        raise VSphereError(ep.name, "vcenter_port", f"{ep.address} is not a vCenter SDK endpoint ({exc})") from None
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def disconnect(si: Any) -> None:
+    """Log out; a failure to log out never hides the result of the work done."""
+    try:
+        Disconnect(si)
+    except Exception:
+        pass
+
+
+def _moid(ref: Any) -> str | None:
+    return ref._moId if ref is not None else None
+
+
+def _plain(value: Any) -> Any:
+    """pyvmomi values as JSON-friendly data: references become managed object ids."""
+    if isinstance(value, ManagedObject):
+        return value._moId
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, vim.Datastore.HostMount):
+        return _moid(value.key)
+    if isinstance(value, vim.CustomFieldsManager.StringValue):
+        return {"key": value.key, "value": value.value}
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, vim.vm.device.VirtualDevice):
+        return value
+    return str(value)
+
+
+def _disk_bytes(devices: list[Any] | None) -> int:
+    total = 0
+    for dev in devices or ():
+        if isinstance(dev, vim.vm.device.VirtualDisk):
+            total += int(dev.capacityInBytes or (dev.capacityInKB or 0) * 1024)
+    return total
+
+
+def _retrieve(si: Any, page_size: int) -> Iterator[Any]:
+    """Every object of the PROPERTIES types below the root folder, page by page."""
+    content = si.RetrieveContent()
+    types = [getattr(vim, name) for name in PROPERTIES]
+    view = content.viewManager.CreateContainerView(content.rootFolder, types, True)
+    try:
+        pc = content.propertyCollector
+        traverse = vmodl.query.PropertyCollector.TraversalSpec(name="view", path="view", skip=False,
+                                                               type=vim.view.ContainerView)
+        spec = vmodl.query.PropertyCollector.FilterSpec(
+            objectSet=[vmodl.query.PropertyCollector.ObjectSpec(obj=view, skip=True, selectSet=[traverse])],
+            propSet=[vmodl.query.PropertyCollector.PropertySpec(type=getattr(vim, name), pathSet=paths, all=False)
+                     for name, paths in PROPERTIES.items()],
+        )
+        options = vmodl.query.PropertyCollector.RetrieveOptions(maxObjects=page_size)
+        result = pc.RetrievePropertiesEx(specSet=[spec], options=options)
+        while result is not None:
+            yield from result.objects
+            if not result.token:
+                break
+            result = pc.ContinueRetrievePropertiesEx(token=result.token)
+    finally:
+        try:
+            view.Destroy()
+        except Exception:
+            pass
+
+
+def collect(si: Any, ep: Endpoint, page_size: int = DEFAULT_PAGE_SIZE) -> dict[str, Any]:
+    """The vCenter's inventory as plain data.
+
+    Returns {"about": {...}, "fields": {key: name}, and one dict per kind keyed by managed object id:
+    "datacenters", "folders", "compute", "hosts", "datastores", "vms"}. Each object has "name" and
+    "parent" plus the properties of its kind; references are managed object ids.
+    """
+    try:
+        content = si.RetrieveContent()
+        about = content.about
+        fields = {f.key: f.name for f in (content.customFieldsManager.field or ())} \
+            if content.customFieldsManager else {}
+        data: dict[str, Any] = {
+            "about": {"name": about.name, "full_name": about.fullName, "version": about.version,
+                      "api_version": about.apiVersion, "instance_uuid": about.instanceUuid},
+            "fields": fields,
+            "datacenters": {}, "folders": {}, "compute": {}, "hosts": {}, "datastores": {}, "vms": {},
+        }
+        kinds = {vim.Datacenter: "datacenters", vim.Folder: "folders", vim.ComputeResource: "compute",
+                 vim.HostSystem: "hosts", vim.Datastore: "datastores", vim.VirtualMachine: "vms"}
+        for obj in _retrieve(si, page_size):
+            kind = next((k for t, k in kinds.items() if isinstance(obj.obj, t)), None)
+            if kind is None:
+                continue
+            props = {p.name: p.val for p in obj.propSet}
+            item: dict[str, Any] = {"type": type(obj.obj).__name__.split(".")[-1]}
+            for name, value in props.items():
+                if name == "config.hardware.device":
+                    item["disk_bytes"] = _disk_bytes(value)
+                elif name == "customValue":
+                    item["custom"] = {fields.get(v.key, str(v.key)): v.value for v in value or ()
+                                      if isinstance(v, vim.CustomFieldsManager.StringValue)}
+                else:
+                    item[name] = _plain(value)
+            data[kind][obj.obj._moId] = item
+        return data
+    except vmodl.fault.ManagedObjectNotFound as exc:
+        raise VSphereError(ep.name, "vcenter_hostname", f"an object vanished while reading the inventory "
+                                                        f"({exc.obj}); run discovery again") from None
+    except vim.fault.NoPermission as exc:
+        raise VSphereError(ep.name, "vcenter_username", f"user {ep.username} may not read the inventory "
+                                                        f"({exc.privilegeId})") from None
+    except vmodl.MethodFault as exc:
+        raise VSphereError(ep.name, "vcenter_hostname", f"reading the inventory failed: {exc.msg}") from None
+    except TimeoutError:
+        raise VSphereError(ep.name, "vcenter_port", f"{ep.address} stopped answering while the inventory was "
+                                                    f"read (timeout {ep.timeout:g}s)") from None
+    except OSError as exc:
+        raise VSphereError(ep.name, "vcenter_port", f"connection to {ep.address} lost while reading the "
+                                                    f"inventory ({exc})") from None
+
+
+# --- moving VMs (migrate.yml) -------------------------------------------------------------------------
+
+def _lost(ep: Endpoint, doing: str, exc: BaseException) -> VSphereError:
+    return VSphereError(ep.name, "vcenter_port", f"lost the connection to {ep.address} while {doing} "
+                                                 f"({type(exc).__name__}: {exc}); the VM stays where vCenter has it")
+
+
+def find_vm(si: Any, ep: Endpoint, uuid: str) -> Any | None:
+    """The VM with this BIOS uuid, or None when vCenter no longer has it."""
+    try:
+        return si.content.searchIndex.FindByUuid(None, uuid, True, False)
+    except vmodl.MethodFault as exc:
+        raise VSphereError(ep.name, "uuid", f"lookup of VM {uuid} failed: {exc.msg}") from None
+    except (OSError, http.client.HTTPException) as exc:
+        raise _lost(ep, f"looking up VM {uuid}", exc) from None
+
+
+def _by_name(si: Any, ep: Endpoint, vimtype: Any, name: str, field: str) -> Any:
+    view = si.content.viewManager.CreateContainerView(si.content.rootFolder, [vimtype], True)
+    try:
+        for obj in view.view:
+            if obj.name == name:
+                return obj
+    finally:
+        view.DestroyView()
+    raise VSphereError(ep.name, field, f"{name!r} does not exist in vCenter")
+
+
+def _folder_path(vm: Any) -> str:
+    parts = []
+    node = vm.parent
+    while node is not None and isinstance(node, vim.Folder) and node.name != "vm":
+        parts.append(node.name)
+        node = node.parent
+    return "/".join(reversed(parts))
+
+
+def _datacenter(obj: Any) -> Any:
+    node = obj
+    while node is not None and not isinstance(node, vim.Datacenter):
+        node = node.parent
+    return node
+
+
+def placement(vm: Any) -> dict[str, Any]:
+    """Where a VM is now: name, host, datastores, power state, folder and snapshot count."""
+    snap = vm.snapshot
+    count = 0
+    stack = list(snap.rootSnapshotList) if snap else []
+    while stack:
+        node = stack.pop()
+        count += 1
+        stack.extend(node.childSnapshotList or [])
+    host = vm.runtime.host
+    return {
+        "name": vm.name,
+        "host": host.name if host else None,
+        "host_connection": str(host.runtime.connectionState) if host else None,
+        "datastores": sorted(ds.name for ds in vm.datastore or []),
+        "power_state": str(vm.runtime.powerState),
+        "folder": _folder_path(vm),
+        "snapshots": count,
+    }
+
+
+def wait_for_task(task: Any, ep: Endpoint, what: str, timeout: float) -> None:
+    """Wait for a vCenter task; VSphereError with vCenter's own reason when it fails or overruns."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = task.info.state
+        if state == vim.TaskInfo.State.success:
+            return
+        if state == vim.TaskInfo.State.error:
+            fault = task.info.error
+            raise VSphereError(ep.name, "task", f"{what} failed in vCenter: {getattr(fault, 'msg', fault)}")
+        if time.monotonic() > deadline:
+            raise VSphereError(ep.name, "task", f"{what} did not finish within {timeout:g}s; vCenter task "
+                                                f"{task._moId} is still {state}")
+        time.sleep(0.1)
+
+
+def relocate(si: Any, ep: Endpoint, vm: Any, host_name: str, datastore_name: str | None,
+             folder: str | None, timeout: float = 600.0) -> None:
+    """Move a VM's compute (to host_name, in that host's cluster pool) and storage, then its folder."""
+    what = f"moving VM {vm.name} to {host_name}/{datastore_name}"
+    try:
+        host = _by_name(si, ep, vim.HostSystem, host_name, "target_host")
+        spec = vim.vm.RelocateSpec(host=host, pool=host.parent.resourcePool)
+        if datastore_name:
+            spec.datastore = _by_name(si, ep, vim.Datastore, datastore_name, "target_datastore")
+        wait_for_task(vm.RelocateVM_Task(spec), ep, what, timeout)
+        if folder and _folder_path(vm) != folder:
+            dc = _datacenter(host)
+            target = si.content.searchIndex.FindByInventoryPath(f"{dc.name}/vm/{folder}")
+            if target is None:
+                raise VSphereError(ep.name, "target_folder", f"folder {dc.name}/vm/{folder} does not exist")
+            wait_for_task(target.MoveIntoFolder_Task([vm]), ep, f"moving VM {vm.name} into {folder}", timeout)
+    except vmodl.MethodFault as exc:
+        raise VSphereError(ep.name, "task", f"{what} was refused: {exc.msg}") from None
+    except (OSError, http.client.HTTPException) as exc:
+        raise _lost(ep, what, exc) from None
+
+
+# The connection options every vsphere_* module takes, and the Endpoint they make.
+CONNECTION_ARGS: dict[str, dict[str, Any]] = {
+    "name": {"type": "str", "required": True},
+    "hostname": {"type": "str", "required": True},
+    "port": {"type": "int", "default": 443},
+    "username": {"type": "str", "required": True},
+    "password": {"type": "str", "required": True, "no_log": True},
+    "validate_certs": {"type": "bool", "default": True},
+    "ca_file": {"type": "path"},
+    "timeout": {"type": "float", "default": 30.0},
+}
+
+
+def endpoint(params: dict[str, Any]) -> Endpoint:
+    return Endpoint(name=params["name"], hostname=params["hostname"], port=params["port"],
+                    username=params["username"], password=params["password"],
+                    validate_certs=params["validate_certs"], ca_file=params["ca_file"], timeout=params["timeout"])
