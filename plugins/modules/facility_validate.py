@@ -73,6 +73,17 @@ def schema_problems(subject: str, instance: dict, schema: dict) -> list[str]:
     return lines
 
 
+def inventory_problems(hosts: dict, facility: dict, schemas: dict) -> list[str]:
+    """Schema problems first; the policy model runs only on well-typed input."""
+    problems = schema_problems("facility", facility, schemas["facility"])
+    for host in sorted(hosts):
+        hostvars = {k: v for k, v in hosts[host].items() if k != "group_names"}
+        problems.extend(schema_problems(host, hostvars, schemas["host"]))
+    if not problems:
+        problems.extend(str(p) for p in check_facility(hosts, facility))
+    return problems
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -95,12 +106,7 @@ def main() -> None:
         except (OSError, ValueError) as exc:
             module.fail_json(msg=f"cannot read schema {path}: {exc}")
 
-    problems = schema_problems("facility", facility, schemas["facility"])
-    for host in sorted(hosts):
-        hostvars = {k: v for k, v in hosts[host].items() if k != "group_names"}
-        problems.extend(schema_problems(host, hostvars, schemas["host"]))
-    if not problems:  # the policy assumes well-typed input
-        problems.extend(str(p) for p in check_facility(hosts, facility))
+    problems = inventory_problems(hosts, facility, schemas)
     result = {"changed": False, "problems": problems, "hosts_checked": len(hosts)}
     if problems:
         module.fail_json(msg=f"{len(problems)} problem(s) in the inventory:\n" + "\n".join(problems), **result)

@@ -37,8 +37,13 @@ def test_site_runs_clean_and_a_second_run_changes_nothing(lab):
     register = json.loads((ROOT / "reports" / "assets.json").read_text())
     assert register["counts"]["vms"] > 0
 
+    reports = ROOT / "reports"
+    before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in reports.iterdir() if p.is_file()}
+
     second, recap2 = run_site()
     assert second.returncode == 0, second.stdout[-5000:] + second.stderr[-3000:]
     changed = {host: r["changed"] for host, r in recap2.items() if r["changed"]}
     assert changed == {}, f"a second run of site.yml changed something: {changed}"
     assert "Traceback" not in second.stdout + second.stderr
+    after = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in reports.iterdir() if p.is_file()}
+    assert after == before, "a second run of site.yml rewrote a report file"
