@@ -34,7 +34,43 @@ DEFAULTS: dict[str, Any] = {
     "target_room": MAIN_ROOM,
     "access_ports": {},              # switch -> list of free port names in the main room
     "rack_reserve_u": 0,             # U kept free at the top of each target rack
+    "corrections": {},               # VM name -> {zone, system, reason}: the operator's fix of a register anomaly
 }
+
+CORRECTABLE = ("zone", "system")
+
+
+def apply_corrections(vms: Iterable[Mapping[str, Any]], corrections: Mapping[str, Mapping[str, Any]]
+                      ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Problem]]:
+    """(VMs with the operator's corrections applied, the corrections applied, problems).
+
+    A correction is how a reviewed register anomaly (a VM without a zone, a VM marked with another
+    zone than its system) gets into the plan: the inventory states the right value and why, and the
+    plan records before and after. A correction must name a VM in the register and give a reason.
+    """
+    by_name = {vm.get("name"): vm for vm in vms}
+    out, applied, problems = [], [], []
+    for name, fix in sorted((corrections or {}).items()):
+        if name not in by_name:
+            problems.append(Problem(name, "corrections", "no VM of that name in the asset register; "
+                                                         "remove the correction or fix its name"))
+            continue
+        unknown = sorted(set(fix) - set(CORRECTABLE) - {"reason"})
+        if unknown:
+            problems.append(Problem(name, "corrections", f"cannot correct {', '.join(unknown)}; "
+                                                         f"only {', '.join(CORRECTABLE)} can be corrected"))
+        if not str(fix.get("reason") or "").strip():
+            problems.append(Problem(name, "corrections", "a correction needs a reason (who decided, and why)"))
+    for vm in vms:
+        fix = (corrections or {}).get(vm.get("name"))
+        if fix is None:
+            out.append(dict(vm))
+            continue
+        changed = {k: fix[k] for k in CORRECTABLE if k in fix and fix[k] != vm.get(k)}
+        out.append({**vm, **changed})
+        applied.append({"vm": vm["name"], "reason": fix.get("reason"),
+                        "before": {k: vm.get(k) for k in changed}, "after": changed})
+    return out, applied, problems
 
 
 def _expand_ports(spec: Iterable[str] | str) -> list[str]:
@@ -168,6 +204,8 @@ def plan(register: Mapping[str, Any], *, systems: Mapping[str, Mapping[str, Any]
     target_room = opts["target_room"]
     errors: list[Problem] = []
     hosts = {h["name"]: h for h in register.get("hosts") or ()}
+    vms, corrections, problems = apply_corrections(register.get("vms") or (), opts["corrections"])
+    errors.extend(problems)
     clusters = {c["name"]: c for c in register.get("clusters") or () if c.get("type") == "cluster"}
     datastores = {d["name"]: d for d in register.get("datastores") or ()}
 
@@ -179,7 +217,7 @@ def plan(register: Mapping[str, Any], *, systems: Mapping[str, Mapping[str, Any]
         if cluster is None or cluster.get("room") != target_room:
             continue
         capacity = cluster_capacity(cluster, hosts, opts)
-        resident = [v for v in register.get("vms") or () if v.get("cluster") == name and not v.get("template")]
+        resident = [v for v in vms if v.get("cluster") == name and not v.get("template")]
         stores = [datastores[d] for d in cluster.get("datastores") or () if d in datastores
                   and datastores[d].get("accessible", True)]
         targets[zone] = {
@@ -195,13 +233,14 @@ def plan(register: Mapping[str, Any], *, systems: Mapping[str, Mapping[str, Any]
 
     # --- which VMs move --------------------------------------------------------------------------
     movers = []
-    for vm in register.get("vms") or ():
+    for vm in vms:
         if vm.get("template") or vm.get("room") == target_room:
             continue
         zone = vm.get("zone")
         if zone not in DATA_ZONES:
             errors.append(Problem(vm["name"], "zone",
-                                  f"{zone!r} is not a data zone; set the VM's zone attribute before it can be planned"))
+                                  f"{zone!r} is not a data zone; set the VM's zone attribute, or declare a "
+                                  "correction in plan_vm_corrections, before it can be planned"))
             continue
         if zone not in targets:
             cluster = opts["zone_clusters"].get(zone)
@@ -211,7 +250,8 @@ def plan(register: Mapping[str, Any], *, systems: Mapping[str, Mapping[str, Any]
         if declared and declared != zone:
             errors.append(Problem(vm["name"], "zone", f"VM is marked {zone} but system {vm.get('system')!r} is "
                                                       f"declared {declared}; a VM may not move into another "
-                                                      "zone's cluster"))
+                                                      "zone's cluster (fix the register or declare a correction "
+                                                      "in plan_vm_corrections)"))
             continue
         movers.append(vm)
 
@@ -283,6 +323,7 @@ def plan(register: Mapping[str, Any], *, systems: Mapping[str, Mapping[str, Any]
                                          "memory_overcommit", "host_reserve", "target_room")},
         "summary": {"waves": len(waves_out), "vms": sum(len(w["vms"]) for w in waves_out),
                     "physical_moves": len(moves), "errors": len(errors)},
+        "corrections": corrections,
         "waves": waves_out,
         "capacity": capacity,
         "physical_moves": moves,

@@ -94,13 +94,42 @@ def test_vm_marked_with_another_zone_than_its_system_is_refused():
     vms = [*VMS, vm("pension-odd", "pension", zone="exchange")]
     plan = make(vms)
     assert ("pension-odd: zone: VM is marked exchange but system 'pension' is declared production; "
-            "a VM may not move into another zone's cluster") in plan["errors"]
+            "a VM may not move into another zone's cluster (fix the register or declare a correction "
+            "in plan_vm_corrections)") in plan["errors"]
 
 
 def test_vm_without_zone_is_named():
     plan = make([*VMS, vm("mystery-01", "pension", zone=None)])
-    assert "mystery-01: zone: None is not a data zone; set the VM's zone attribute before it can be planned" \
-        in plan["errors"]
+    assert ("mystery-01: zone: None is not a data zone; set the VM's zone attribute, or declare a correction "
+            "in plan_vm_corrections, before it can be planned") in plan["errors"]
+
+
+def test_a_declared_correction_plans_the_vm_and_is_recorded():
+    vms = [*VMS, vm("mystery-01", "pension", zone=None), vm("pension-odd", "pension", zone="exchange")]
+    fixes = {"mystery-01": {"zone": "production", "reason": "CHG-1: owner confirmed"},
+             "pension-odd": {"zone": "production", "reason": "CHG-2: mislabelled"}}
+    plan = make(vms, corrections=fixes)
+    assert plan["errors"] == []
+    planned = {e["name"]: e for w in plan["waves"] for e in w["vms"]}
+    assert planned["mystery-01"]["target"]["cluster"] == "production"
+    assert planned["pension-odd"]["zone"] == "production"
+    assert plan["corrections"] == [
+        {"vm": "mystery-01", "reason": "CHG-1: owner confirmed", "before": {"zone": None},
+         "after": {"zone": "production"}},
+        {"vm": "pension-odd", "reason": "CHG-2: mislabelled", "before": {"zone": "exchange"},
+         "after": {"zone": "production"}}]
+
+
+@pytest.mark.parametrize(("fix", "message"), [
+    ({"ghost-01": {"zone": "production", "reason": "x"}},
+     "ghost-01: corrections: no VM of that name in the asset register; remove the correction or fix its name"),
+    ({"pension-app-01": {"zone": "production"}},
+     "pension-app-01: corrections: a correction needs a reason (who decided, and why)"),
+    ({"pension-app-01": {"cpu": 64, "reason": "x"}},
+     "pension-app-01: corrections: cannot correct cpu; only zone, system can be corrected"),
+])
+def test_a_bad_correction_is_named(fix, message):
+    assert message in make(corrections=fix)["errors"]
 
 
 def test_wave_that_does_not_fit_names_resource_and_shortfall():
