@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -43,7 +44,9 @@ def _vcsim_service(port: int, lab: common.Lab):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     hostvars = {"vcenter_hostname": "127.0.0.1", "vcenter_port": port, "vcenter_username": "jinbao-lab"}
-    return module.Service("vc-bench", hostvars, lab)
+    svc = module.Service("vc-bench", hostvars, lab)
+    svc.start_timeout = max(svc.start_timeout, 1800.0)  # seeding 2,000 VMs takes minutes on a loaded machine
+    return svc
 
 
 def run_playbook(label: str, playbook: Path, extra: list[str], timeout: float) -> tuple[float, str]:
@@ -88,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=3600, help="seconds allowed for each playbook")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/BENCHMARKS.md")
     args = parser.parse_args(argv)
+    # Stopped with SIGTERM (kill, a CI timeout): unwind, so that `finally` stops the bench simulator.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
     if common.port_open("127.0.0.1", args.port):
         print(f"bench: 127.0.0.1:{args.port} is already in use; pick another with --port", file=sys.stderr)
@@ -96,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     lab = common.Lab(STATE)
     svc = _vcsim_service(args.port, lab)
     reports = {"project": STATE / "reports-project", "baseline": STATE / "reports-baseline"}
-    extra = ["-e", f"lab_state_dir={lab.state_dir}", "-e", f"vcenter_port={args.port}"]
+    # 2,000 VMs in one PropertyCollector page stream can take minutes on a loaded machine: allow it.
+    extra = ["-e", f"lab_state_dir={lab.state_dir}", "-e", f"vcenter_port={args.port}",
+             "-e", "discover_vcenter_timeout=900"]
     try:
         log(f"starting a {args.vms}-VM simulator on 127.0.0.1:{args.port} (state {lab.state_dir.relative_to(ROOT)})")
         t0 = time.monotonic()
