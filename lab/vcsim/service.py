@@ -159,3 +159,14 @@ class Service(common.Service):
     def start(self) -> str:
         result = super().start()
         return f"{result} ({self._seeded})" if self._seeded else result
+
+
+def standalone(name: str, port: int, state_dir: Path, start_timeout: float = 240.0) -> Service:
+    """A private simulator (own name, port and state directory) for benchmarks and tests that change it.
+
+    Playbooks reach it with `-e lab_state_dir=<state_dir> -e vcenter_port=<port>`; LAB_VCSIM_VMS scales it.
+    """
+    hostvars = {"vcenter_hostname": "127.0.0.1", "vcenter_port": port, "vcenter_username": "jinbao-lab"}
+    svc = Service(name, hostvars, common.Lab(state_dir))
+    svc.start_timeout = max(svc.start_timeout, start_timeout)
+    return svc
