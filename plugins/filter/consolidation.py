@@ -11,7 +11,8 @@ _UTILS = str(Path(__file__).resolve().parent.parent / "module_utils")
 if _UTILS not in sys.path:
     sys.path.insert(0, _UTILS)
 
-import planning  # noqa: E402  (module_utils, loaded by path on the controller)
+import consolidation_report  # noqa: E402  (module_utils, loaded by path on the controller)
+import planning  # noqa: E402
 
 
 def consolidation_plan(register: Mapping[str, Any], systems: Mapping[str, Any], servers: Mapping[str, Any],
@@ -22,6 +23,19 @@ def consolidation_plan(register: Mapping[str, Any], systems: Mapping[str, Any], 
                          options=options)
 
 
+def consolidation_facts(plan: Mapping[str, Any], after: Mapping[str, Any], ledgers: Mapping[Any, Any],
+                        physical: Mapping[str, Any] | None = None,
+                        zone_clusters: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The consolidation report's facts and checks; see consolidation_report.report."""
+    return consolidation_report.report(plan, after, ledgers, physical=physical, zone_clusters=zone_clusters)
+
+
+def consolidation_tables(facts: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The report's sections as tables; see consolidation_report.tables."""
+    return consolidation_report.tables(facts)
+
+
 class FilterModule:
     def filters(self) -> dict:
-        return {"consolidation_plan": consolidation_plan}
+        return {"consolidation_plan": consolidation_plan, "consolidation_facts": consolidation_facts,
+                "consolidation_tables": consolidation_tables}

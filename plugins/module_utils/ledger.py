@@ -68,21 +68,29 @@ def record(path: str, wave: int, vm: str, entry: Mapping[str, Any], *, check_mod
     status = entry.get("status")
     if status not in STATUSES:
         raise ValueError(f"{vm}: status: {status!r} is not one of {', '.join(sorted(STATUSES))}")
+    if check_mode:  # compare only: no lock file, no directory, nothing on disk changes
+        return _update(read(path, wave), wave, vm, entry) is not None
     with _locked(path):
         data = read(path, wave)
-        data["wave"] = wave
-        old = data["vms"].get(vm) or {}
-        new = {**old, **{k: v for k, v in entry.items() if k != "at"}}
-        if status == "in_place" and old.get("status") == "moved":
-            new["status"] = "moved"  # found in place on a re-run: it is still the move this tool made
-        comparable_old = {k: v for k, v in old.items() if k not in ("at", "attempts")}
-        comparable_new = {k: v for k, v in new.items() if k not in ("at", "attempts")}
-        if comparable_old == comparable_new:
+        new = _update(data, wave, vm, entry)
+        if new is None:
             return False
-        new["attempts"] = int(old.get("attempts") or 0) + 1
-        if entry.get("at"):
-            new["at"] = entry["at"]
-        data["vms"][vm] = new
-        if not check_mode:
-            _write(path, data)
+        _write(path, new)
         return True
+
+
+def _update(data: dict[str, Any], wave: int, vm: str, entry: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The ledger with `vm`'s entry set, or None when that changes nothing but timestamps."""
+    status = entry.get("status")
+    old = data["vms"].get(vm) or {}
+    new = {**old, **{k: v for k, v in entry.items() if k != "at"}}
+    if status == "in_place" and old.get("status") == "moved":
+        new["status"] = "moved"  # found in place on a re-run: it is still the move this tool made
+    comparable_old = {k: v for k, v in old.items() if k not in ("at", "attempts")}
+    comparable_new = {k: v for k, v in new.items() if k not in ("at", "attempts")}
+    if comparable_old == comparable_new:
+        return None
+    new["attempts"] = int(old.get("attempts") or 0) + 1
+    if entry.get("at"):
+        new["at"] = entry["at"]
+    return {**data, "wave": wave, "vms": {**data["vms"], vm: new}}

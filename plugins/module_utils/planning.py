@@ -324,6 +324,7 @@ def plan(register: Mapping[str, Any], *, systems: Mapping[str, Mapping[str, Any]
         "summary": {"waves": len(waves_out), "vms": sum(len(w["vms"]) for w in waves_out),
                     "physical_moves": len(moves), "errors": len(errors)},
         "corrections": corrections,
+        "rooms_before": rooms_before(vms),
         "waves": waves_out,
         "capacity": capacity,
         "physical_moves": moves,
@@ -331,6 +332,18 @@ def plan(register: Mapping[str, Any], *, systems: Mapping[str, Mapping[str, Any]
                               "host": m["server"], "zone": m["zone"]} for m in moves if m["target"]["switch"]],
         "errors": [str(p) for p in sorted(set(errors), key=lambda p: (p.subject, p.field, p.message))],
     }
+
+
+def rooms_before(vms: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
+    """Room -> zone -> VM count (templates left out, corrections applied): the state the plan starts from."""
+    rooms: dict[str, dict[str, int]] = {}
+    for vm in vms:
+        if vm.get("template"):
+            continue
+        zones = rooms.setdefault(vm.get("room") or "(no room)", {})
+        zone = vm.get("zone") or "(no zone)"
+        zones[zone] = zones.get(zone, 0) + 1
+    return {room: dict(sorted(z.items())) for room, z in sorted(rooms.items())}
 
 
 def _ratio(part: float, whole: float) -> float | None:

@@ -333,7 +333,8 @@ def _datacenter(obj: Any) -> Any:
 
 def placement(vm: Any) -> dict[str, Any]:
     """Where a VM is now: name, host, datastores, power state, folder and snapshot count."""
-    snap = vm.snapshot
+    # rootSnapshot first: the 0.24.2 simulator panics when the unset `snapshot` property is fetched.
+    snap = vm.snapshot if vm.rootSnapshot else None
     count = 0
     stack = list(snap.rootSnapshotList) if snap else []
     while stack:
@@ -388,6 +389,22 @@ def relocate(si: Any, ep: Endpoint, vm: Any, host_name: str, datastore_name: str
         raise VSphereError(ep.name, "task", f"{what} was refused: {exc.msg}") from None
     except (OSError, http.client.HTTPException) as exc:
         raise _lost(ep, what, exc) from None
+
+
+def target_room(si: Any, ep: Endpoint, host_name: str, datastore_name: str | None) -> dict[str, Any]:
+    """The state of a move's target: host connection and maintenance, and the datastore's free bytes."""
+    try:
+        host = _by_name(si, ep, vim.HostSystem, host_name, "target_host")
+        free = None
+        if datastore_name:
+            ds = _by_name(si, ep, vim.Datastore, datastore_name, "target_datastore")
+            free = int(ds.summary.freeSpace) if ds.summary.accessible else 0
+        return {"host_connection": str(host.runtime.connectionState),
+                "host_maintenance": bool(host.runtime.inMaintenanceMode), "datastore_free": free}
+    except vmodl.MethodFault as exc:
+        raise VSphereError(ep.name, "target_host", f"reading target {host_name} failed: {exc.msg}") from None
+    except (OSError, http.client.HTTPException) as exc:
+        raise _lost(ep, f"reading target {host_name}", exc) from None
 
 
 # The connection options every vsphere_* module takes, and the Endpoint they make.

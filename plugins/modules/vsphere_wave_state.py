@@ -14,7 +14,8 @@ description:
   - Assigns each VM still to move a target host in its planned cluster (least memory committed first).
   - Checks that the VMs still to move fit their target clusters after the N+1 reserve; when they do
     not, it fails before any VM has moved, naming the cluster, resource and shortfall.
-  - Changes nothing.
+  - Records in the wave ledger (when I(ledger) is given) the VMs found in place and the VMs that are
+    missing; reports changed only when the ledger changes. Changes nothing in vCenter.
 options:
   name: {description: Inventory name of the vCenter., type: str, required: true}
   hostname: {description: vCenter address., type: str, required: true}
@@ -30,6 +31,8 @@ options:
     description: Capacity rules (cpu_overcommit, memory_overcommit, host_reserve), as in the plan.
     type: dict
     default: {}
+  ledger: {description: The wave ledger to record in_place and missing VMs in., type: path}
+  wave_number: {description: The wave number (required with I(ledger))., type: int}
 author: jinbao-dc
 """
 
@@ -71,6 +74,7 @@ from collections import defaultdict
 
 from ansible.module_utils.asset_register import build
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.ledger import record
 from ansible.module_utils.planning import DEFAULTS, cluster_capacity
 from ansible.module_utils.vsphere import (
     CONNECTION_ARGS,
@@ -91,7 +95,10 @@ def main() -> None:
             "wave": {"type": "list", "elements": "dict", "required": True},
             "rooms": {"type": "dict", "default": {}},
             "capacity": {"type": "dict", "default": {}},
+            "ledger": {"type": "path"},
+            "wave_number": {"type": "int"},
         },
+        required_together=[("ledger", "wave_number")],
         supports_check_mode=True,
     )
     if not HAS_PYVMOMI:
@@ -163,7 +170,22 @@ def main() -> None:
             committed[best]["memory_mb"] += entry["memory_mb"]
             committed[best]["cpu"] += entry["cpu"]
             entry["target"] = {**entry["target"], "host": best}
-    result = {"changed": False, "pending": pending, "in_place": in_place, "missing": missing, "renamed": renamed}
+    changed = False
+    if p["ledger"]:
+        try:
+            for entry in missing:
+                changed |= record(p["ledger"], p["wave_number"], entry["name"],
+                                  {"status": "missing", "uuid": entry.get("uuid"), "error": entry["message"]},
+                                  check_mode=module.check_mode)
+            for entry in in_place:
+                cur = entry["current"]
+                changed |= record(p["ledger"], p["wave_number"], entry["name"],
+                                  {"status": "in_place", "uuid": entry.get("uuid"), "host": cur["host"],
+                                   "datastores": cur["datastores"], "folder": cur["folder"]},
+                                  check_mode=module.check_mode)
+        except (OSError, ValueError) as exc:
+            module.fail_json(msg=f"{ep.name}: ledger: {exc}")
+    result = {"changed": changed, "pending": pending, "in_place": in_place, "missing": missing, "renamed": renamed}
     if problems:
         module.fail_json(msg="the wave does not fit; no VM was moved:\n" + "\n".join(problems), problems=problems,
                          **result)

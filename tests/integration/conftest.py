@@ -20,3 +20,12 @@ def lab_vcenter() -> dict:
     if proc.returncode != 0:
         pytest.fail(f"labctl up --only vc-central failed:\n{proc.stdout}", pytrace=False)
     yield json.loads((LAB_STATE / "data" / "vc-central" / "plan.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def lab_bmcs() -> None:
+    """The lab's Redfish BMCs (lab/sushy), up for the whole session; they stay up afterwards."""
+    proc = subprocess.run([str(VENV_BIN / "python"), str(ROOT / "lab" / "labctl.py"), "up", "--only", "sushy"],
+                          cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
+    if proc.returncode != 0:
+        pytest.fail(f"labctl up --only sushy failed:\n{proc.stdout}", pytrace=False)

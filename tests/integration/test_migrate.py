@@ -1,0 +1,174 @@
+"""Stages 4, 5 and 8 against a private lab vCenter: plan, migrate the waves, report.
+
+The waves change the simulator, so these tests run on a simulator of their own (own port and state
+directory), not on the lab's vc-central that the discovery tests read.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from vcsim_fixtures import ROOT, load_module_utils, run_playbook
+
+sys.path.insert(0, str(ROOT / "lab"))
+sys.path.insert(0, str(ROOT / "lab" / "vcsim"))
+import service
+
+vsphere = load_module_utils("vsphere")
+
+PORT = 18643
+NAME = "vc-central"
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory):
+    """A fresh private simulator for this module, stopped at the end."""
+    state = tmp_path_factory.mktemp("vcsim-migrate")
+    svc = service.standalone("vc-migrate", PORT, state)
+    status = svc.start()
+    assert "seeded" in status or "started" in status, status
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    return tmp_path_factory.mktemp("reports")
+
+
+def play(sim, reports: Path, playbook: str, *args: str):
+    """A playbook against the private simulator, with every report under `reports`."""
+    return run_playbook(playbook, "-e", f"lab_state_dir={sim.lab.state_dir}", "-e", f"vcenter_port={PORT}",
+                        "-e", f"jinbao_reports_dir={reports}", *args)
+
+
+def endpoint(sim):
+    return vsphere.Endpoint(name=NAME, hostname="127.0.0.1", port=PORT, username="jinbao-lab",
+                            password=(sim.lab.state_dir / "secrets" / "vcenter.password").read_text().strip(),
+                            ca_file=str(sim.lab.state_dir / "pki" / "ca.crt"))
+
+
+def placements(sim) -> dict[str, dict]:
+    """Every VM's name -> host, cluster, datastores and folder, read from the simulator."""
+    ep = endpoint(sim)
+    si = vsphere.connect(ep)
+    try:
+        raw = vsphere.collect(si, ep)
+    finally:
+        vsphere.disconnect(si)
+    compute = raw["compute"]
+    out = {}
+    for vm in raw["vms"].values():
+        host = raw["hosts"].get(vm.get("runtime.host")) or {}
+        cluster = compute.get(host.get("parent")) or {}
+        out[vm["name"]] = {"host": host.get("name"), "cluster": cluster.get("name"),
+                           "datastores": sorted(raw["datastores"][d]["name"] for d in vm.get("datastore") or ())}
+    return out
+
+
+@pytest.fixture(scope="module")
+def planned(sim, reports):
+    run = play(sim, reports, "discover.yml")
+    assert run.returncode == 0, run.output[-3000:]
+    run = play(sim, reports, "plan.yml")
+    assert run.returncode == 0, run.output[-3000:]
+    return json.loads((reports / "plan.json").read_text())
+
+
+def test_check_diff_shows_the_moves_and_changes_nothing(sim, reports, planned):
+    before = placements(sim)
+    run = play(sim, reports, "migrate.yml", "-e", "wave=1", "--check", "--diff")
+    assert run.returncode == 0, run.output[-3000:]
+    wave1 = planned["waves"][0]["vms"]
+    for vm in wave1:
+        assert f"{vm['name']}: " in run.output and f"/{vm['target']['folder']}" in run.output, vm["name"]
+    assert placements(sim) == before
+    assert not (reports / "waves" / "1.json").exists()
+
+
+def test_a_wave_that_does_not_fit_stops_before_any_move(sim, reports, planned, tmp_path):
+    tight = json.loads(json.dumps(planned))
+    tight["options"]["host_reserve"] = 10  # every host of every target cluster held in reserve
+    (tmp_path / "plan.json").write_text(json.dumps(tight))
+    before = placements(sim)
+    run = play(sim, tmp_path, "migrate.yml", "-e", "wave=1")
+    assert run.returncode != 0
+    assert "the wave does not fit; no VM was moved" in run.output
+    assert "short by" in run.output and "in reserve" in run.output
+    assert placements(sim) == before
+
+
+def test_a_failing_vm_goes_back_to_its_source_and_too_many_abort_the_wave(sim, reports, planned, tmp_path):
+    broken = json.loads(json.dumps(planned))
+    wave = broken["waves"][0]
+    for vm in wave["vms"]:  # every VM of the wave aims at a datastore that does not exist
+        vm["target"]["datastore"] = "no-such-datastore"
+    (tmp_path / "plan.json").write_text(json.dumps(broken))
+    before = placements(sim)
+    run = play(sim, tmp_path, "migrate.yml", "-e", "wave=1", "-e", "migrate_concurrency=1",
+                       "-e", "migrate_batch_size=2", "-e", "migrate_max_fail_percentage=20")
+    assert run.returncode != 0
+    assert "wave 1: aborted: more than 20" in run.output
+    assert "'no-such-datastore' does not exist" in run.output
+    assert placements(sim) == before
+    ledger = json.loads((tmp_path / "waves" / "1.json").read_text())["vms"]
+    statuses = Counter(e["status"] for e in ledger.values())
+    limit = int(len(wave["vms"]) * 0.2)
+    assert statuses["failed"] == limit + 1  # the first failure over the limit stops the wave
+    assert statuses["skipped"] == len(wave["vms"]) - limit - 1
+    assert all(e["status"] != "moved" for e in ledger.values())
+
+
+def test_every_wave_moves_every_vm_into_its_zone_cluster_and_the_report_proves_it(sim, reports, planned, lab_bmcs):
+    run = play(sim, reports, "migrate.yml", "-e", "wave=all")
+    assert run.returncode == 0, run.output[-4000:]
+    now = placements(sim)
+    for wave in planned["waves"]:
+        ledger = json.loads((reports / "waves" / f"{wave['wave']}.json").read_text())["vms"]
+        for vm in wave["vms"]:
+            assert ledger[vm["name"]]["status"] == "moved", (vm["name"], ledger[vm["name"]])
+            assert now[vm["name"]]["cluster"] == vm["target"]["cluster"]
+            assert now[vm["name"]]["datastores"] == [vm["target"]["datastore"]]
+            assert ledger[vm["name"]]["source"]["host"] == vm["source"]["host"]
+    run = play(sim, reports, "report.yml")
+    assert run.returncode != 0  # the physical servers have not moved yet
+    assert "every planned physical server move is done: db-north-01 (not run), db-south-01 (not run)" in run.output
+    run = run_playbook("physical.yml", "-e", f"jinbao_reports_dir={reports}")  # the lab's own BMCs
+    assert run.returncode == 0, run.output[-4000:]
+    run = play(sim, reports, "report.yml")
+    assert run.returncode == 0, run.output[-4000:]
+    text = (reports / "consolidation.md").read_text()
+    assert "Every check passed." in text
+    for room in ("branch-north", "branch-south", "branch-east"):
+        assert f"| {room} |" in text
+    assert "<table>" in (reports / "consolidation.html").read_text()
+
+
+def test_a_second_run_of_the_waves_moves_nothing(sim, reports, planned):
+    ledgers = {p.name: p.read_text() for p in (reports / "waves").glob("*.json")}
+    run = play(sim, reports, "migrate.yml", "-e", "wave=all")
+    assert run.returncode == 0, run.output[-3000:]
+    assert run.recap(NAME)["changed"] == 0, run.output[-3000:]
+    assert {p.name: p.read_text() for p in (reports / "waves").glob("*.json")} == ledgers
+    run = play(sim, reports, "plan.yml")
+    assert run.returncode == 0 and run.recap("localhost")["changed"] == 0, run.output[-3000:]
+    assert "is kept" in run.output
+
+
+def test_a_vm_renamed_or_removed_after_the_plan_is_reported(sim, reports, planned, tmp_path):
+    moved_plan = json.loads(json.dumps(planned))
+    wave = moved_plan["waves"][0]
+    wave["vms"][0]["uuid"] = "00000000-dead-beef-0000-000000000000"  # removed from vCenter since the plan
+    wave["vms"][1]["name"] = wave["vms"][1]["name"] + "-old"          # renamed in vCenter since the plan
+    (tmp_path / "plan.json").write_text(json.dumps(moved_plan))
+    run = play(sim, tmp_path, "migrate.yml", "-e", "wave=1")
+    assert run.returncode == 0, run.output[-3000:]
+    assert f"{wave['vms'][0]['name']}: uuid: no VM with uuid 00000000-dead-beef" in run.output
+    assert f"{wave['vms'][1]['name']} is now named {wave['vms'][1]['name'][:-4]}" in run.output
+    ledger = json.loads((tmp_path / "waves" / "1.json").read_text())["vms"]
+    assert ledger[wave["vms"][0]["name"]]["status"] == "missing"
+    assert ledger[wave["vms"][1]["name"]]["status"] == "in_place"
