@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io/ioutil"
 	"log"
+	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -391,6 +392,15 @@ func main() {
 	model.Service.Listen = &url.URL{Host: *listen, User: url.UserPassword(*username, password)}
 	model.Service.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	model.Service.RegisterEndpoints = true
+	// Keep HostSystem.vm and Datastore.vm true after moves, and answer DisconnectHost_Task and
+	// RemoveDatastore (extend.go); a host-specific pattern takes precedence over the simulator's /sdk.
+	simulator.Map.AddHandler(newPlacementBook())
+	model.Service.ServeMux = http.NewServeMux()
+	host := *listen // ServeMux matches the Host header without its port
+	if i := strings.LastIndex(host, ":"); i >= 0 {
+		host = host[:i]
+	}
+	model.Service.ServeMux.HandleFunc(host+"/sdk", labSDK(model.Service))
 	server := model.Service.NewServer()
 
 	shown := *server.URL

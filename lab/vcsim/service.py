@@ -44,7 +44,9 @@ class Service(common.Service):
 
     # --- build ------------------------------------------------------------------------------------
     def _source_hash(self) -> str:
-        digest = hashlib.sha256((HERE / "main.go").read_bytes())
+        digest = hashlib.sha256()
+        for source in sorted(HERE.glob("*.go")):
+            digest.update(source.name.encode() + b"\0" + source.read_bytes())
         try:
             version = subprocess.run(["go", "version"], capture_output=True, text=True, timeout=30).stdout
         except (OSError, subprocess.TimeoutExpired):
@@ -53,7 +55,7 @@ class Service(common.Service):
         return digest.hexdigest()
 
     def build(self) -> None:
-        """Compile main.go against Debian's govmomi sources; only when main.go (or Go) changed."""
+        """Compile lab/vcsim/*.go against Debian's govmomi sources; only when a source (or Go) changed."""
         if not SIMULATOR_SRC.is_dir():
             raise common.LabError(f"{self.name}: govmomi simulator sources missing at {SIMULATOR_SRC}; "
                                   "install golang-go golang-github-vmware-govmomi-dev (make deps does)")
@@ -67,7 +69,8 @@ class Service(common.Service):
         print(f"\n{self.name:<20} building {self.binary.relative_to(common.ROOT)} (first build takes a minute) ...",
               end="", flush=True)
         try:
-            proc = subprocess.run(["go", "build", "-o", str(self.binary) + ".tmp", "main.go"], cwd=HERE, env=env,
+            sources = sorted(p.name for p in HERE.glob("*.go"))
+            proc = subprocess.run(["go", "build", "-o", str(self.binary) + ".tmp", *sources], cwd=HERE, env=env,
                                   capture_output=True, text=True, timeout=1800)
         except FileNotFoundError:
             raise common.LabError(f"{self.name}: the go compiler is missing; "

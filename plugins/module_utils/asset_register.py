@@ -106,7 +106,8 @@ def _short(name: str) -> str:
 
 def build(raw: Mapping[str, Any], *, vcenter: Mapping[str, Any], rooms: Mapping[str, str],
           inventory_hosts: Mapping[str, str | None], systems: Mapping[str, Mapping[str, Any]],
-          attributes: Mapping[str, str] | None = None) -> dict[str, Any]:
+          attributes: Mapping[str, str] | None = None,
+          decommissioned: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The asset register (a JSON-ready dict) from vsphere.collect() output.
 
     `vcenter`: name/hostname/port of the source, for the record. `rooms`: datacenter/folder/cluster
@@ -225,6 +226,13 @@ def build(raw: Mapping[str, Any], *, vcenter: Mapping[str, Any], rooms: Mapping[
         "vms": vms,
         "differences": [d.as_dict() for d in differences],
     }
+    if decommissioned:
+        # The hosts stay in vCenter, disconnected; the removed datastores are gone from it and live on here.
+        retired = set(decommissioned.get("hosts") or ())
+        for h in hosts:
+            h["lifecycle"] = "decommissioned" if h["name"] in retired else "in_service"
+        register["decommissioned"] = {k: decommissioned.get(k) for k in ("rooms", "hosts", "datastores", "at")}
+        register["counts"]["decommissioned_hosts"] = sum(1 for h in hosts if h["lifecycle"] == "decommissioned")
     return register
 
 

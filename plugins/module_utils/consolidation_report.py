@@ -142,6 +142,7 @@ def report(plan: Mapping[str, Any], after: Mapping[str, Any], ledgers: Mapping[A
         "waves": waves,
         "physical_moves": moves,
         "corrections": plan.get("corrections") or [],
+        "decommissioned": dict(after.get("decommissioned") or {}),
     }
 
 
@@ -176,6 +177,12 @@ def tables(facts: Mapping[str, Any]) -> list[dict[str, Any]]:
         {"title": "Physical moves", "columns": ["server", "zone", "from", "to", "status"],
          "rows": [[m["server"], m["zone"] or "-", _where(m["source"]), _where(m["target"]), m["status"]]
                   for m in facts["physical_moves"]]},
+        {"title": "Decommissioned (reports/decommission.json)", "columns": ["assets", "names"],
+         "rows": [[label, ", ".join(facts["decommissioned"].get(key) or ()) or "-"]
+                  for key, label in (("rooms", "rooms"), ("hosts", "hosts: maintenance mode, disconnected"),
+                                     ("datastores", "datastores: removed"),
+                                     ("servers", "physical servers: moved out"))]
+         if facts.get("decommissioned") else []},
         {"title": "Corrections applied to the register", "columns": ["VM", "before", "after", "reason"],
          "rows": [[c["vm"], _kv(c.get("before")), _kv(c.get("after")), c.get("reason") or ""]
                   for c in facts["corrections"]]},

@@ -407,6 +407,47 @@ def target_room(si: Any, ep: Endpoint, host_name: str, datastore_name: str | Non
         raise _lost(ep, f"reading target {host_name}", exc) from None
 
 
+# --- decommissioning (decommission.yml) ---------------------------------------------------------------
+
+def enter_maintenance(si: Any, ep: Endpoint, host_name: str, timeout: float = 300.0) -> None:
+    """Put a host into maintenance mode (it must hold no running VM)."""
+    try:
+        host = _by_name(si, ep, vim.HostSystem, host_name, "host")
+        if not host.runtime.inMaintenanceMode:
+            wait_for_task(host.EnterMaintenanceMode_Task(timeout=int(timeout)), ep,
+                          f"maintenance mode for {host_name}", timeout)
+    except vmodl.MethodFault as exc:
+        raise VSphereError(host_name, "maintenance", f"vCenter refused maintenance mode: {exc.msg}") from None
+    except (OSError, http.client.HTTPException) as exc:
+        raise _lost(ep, f"putting {host_name} into maintenance mode", exc) from None
+
+
+def disconnect_host(si: Any, ep: Endpoint, host_name: str, timeout: float = 300.0) -> None:
+    """Disconnect a host from vCenter (it stays in the inventory, disconnected)."""
+    try:
+        host = _by_name(si, ep, vim.HostSystem, host_name, "host")
+        if str(host.runtime.connectionState) != "disconnected":
+            wait_for_task(host.DisconnectHost_Task(), ep, f"disconnecting {host_name}", timeout)
+    except vmodl.MethodFault as exc:
+        raise VSphereError(host_name, "connection_state", f"vCenter refused to disconnect it: {exc.msg}") from None
+    except (OSError, http.client.HTTPException) as exc:
+        raise _lost(ep, f"disconnecting {host_name}", exc) from None
+
+
+def remove_datastore(si: Any, ep: Endpoint, host_name: str, datastore_name: str) -> None:
+    """Remove a datastore through a host that mounts it; vCenter refuses while a VM lives on it."""
+    try:
+        host = _by_name(si, ep, vim.HostSystem, host_name, "host")
+        ds = _by_name(si, ep, vim.Datastore, datastore_name, "datastore")
+        host.configManager.datastoreSystem.RemoveDatastore(datastore=ds)
+    except vim.fault.ResourceInUse as exc:
+        raise VSphereError(datastore_name, "vms", f"vCenter refused to remove it, still in use: {exc.msg}") from None
+    except vmodl.MethodFault as exc:
+        raise VSphereError(datastore_name, "datastore", f"vCenter refused to remove it: {exc.msg}") from None
+    except (OSError, http.client.HTTPException) as exc:
+        raise _lost(ep, f"removing datastore {datastore_name}", exc) from None
+
+
 # The connection options every vsphere_* module takes, and the Endpoint they make.
 CONNECTION_ARGS: dict[str, dict[str, Any]] = {
     "name": {"type": "str", "required": True},

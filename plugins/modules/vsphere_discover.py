@@ -78,6 +78,13 @@ options:
     description: Register field (C(zone), C(system), C(owner)) to the vCenter custom attribute that holds it.
     type: dict
     default: {zone: zone, system: system, owner: owner}
+  decommissioned:
+    description:
+      - The decommission record (reports/decommission.json) - rooms, hosts and datastores taken out of
+        service. Its hosts are marked C(lifecycle=decommissioned) and the record is kept in the register,
+        so the removed datastores stay on file.
+    type: dict
+    default: {}
 """
 
 EXAMPLES = r"""
@@ -160,6 +167,7 @@ def main() -> None:
             "inventory_hosts": {"type": "dict", "default": {}},
             "systems": {"type": "dict", "default": {}},
             "attributes": {"type": "dict", "default": {"zone": "zone", "system": "system", "owner": "owner"}},
+            "decommissioned": {"type": "dict", "default": {}},
         },
         supports_check_mode=True,
     )
@@ -186,7 +194,7 @@ def main() -> None:
     try:
         register = build(raw, vcenter={"name": ep.name, "hostname": ep.hostname, "port": ep.port},
                          rooms=p["rooms"], inventory_hosts=p["inventory_hosts"], systems=p["systems"],
-                         attributes=p["attributes"])
+                         attributes=p["attributes"], decommissioned=p["decommissioned"])
     except Exception as exc:  # a bug here must still end in one line
         module.fail_json(msg=f"{ep.name}: register: shaping the asset register failed ({type(exc).__name__}: {exc})",
                          exception=traceback.format_exc())

@@ -59,6 +59,9 @@ def test_site_consolidates_the_lab_and_a_second_run_changes_nothing(lab, tmp_pat
     assert set(register["counts"]["vms_by_room"]) == {"main"}, register["counts"]["vms_by_room"]
     report = (reports / "consolidation.md").read_text()
     assert "Every check passed." in report
+    decommissioned = json.loads((reports / "decommission.json").read_text())
+    assert decommissioned["rooms"] == ["branch-east", "branch-north", "branch-south"]
+    assert all(h["lifecycle"] == "decommissioned" for h in register["hosts"] if h["room"] != "main")
     assert "reports/consolidation.md" in first.stdout or f"{reports}/consolidation.md" in first.stdout
     before = files(reports)
 

@@ -70,6 +70,18 @@ def placements(sim) -> dict[str, dict]:
     return out
 
 
+def inventory_state(sim) -> tuple[dict[str, tuple[str, bool]], set[str]]:
+    """Every host's (connection state, maintenance) and the names of the datastores, from the simulator."""
+    ep = endpoint(sim)
+    si = vsphere.connect(ep)
+    try:
+        raw = vsphere.collect(si, ep)
+    finally:
+        vsphere.disconnect(si)
+    hosts = {h["name"]: (h["runtime.connectionState"], h["runtime.inMaintenanceMode"]) for h in raw["hosts"].values()}
+    return hosts, {d["name"] for d in raw["datastores"].values()}
+
+
 @pytest.fixture(scope="module")
 def planned(sim, reports):
     run = play(sim, reports, "discover.yml")
@@ -123,6 +135,20 @@ def test_a_failing_vm_goes_back_to_its_source_and_too_many_abort_the_wave(sim, r
     assert all(e["status"] != "moved" for e in ledger.values())
 
 
+def test_decommission_refuses_rooms_that_still_hold_vms_or_servers_and_changes_nothing(sim, reports, planned):
+    before = inventory_state(sim)
+    run = play(sim, reports, "decommission.yml", "-e", "decommission_servers_group=no_such_group")
+    assert run.returncode != 0
+    assert "refusing to decommission; nothing was changed" in run.output
+    assert "esx-north-01: vms: host in branch-north still holds" in run.output
+    assert "esx-north-01-local: vms: datastore in branch-north still holds" in run.output
+    run = play(sim, reports, "decommission.yml")
+    assert run.returncode != 0
+    assert "db-north-01: room: the physical server is still in branch-north" in run.output
+    assert inventory_state(sim) == before
+    assert not (reports / "decommission.json").exists()
+
+
 def test_every_wave_moves_every_vm_into_its_zone_cluster_and_the_report_proves_it(sim, reports, planned, lab_bmcs):
     run = play(sim, reports, "migrate.yml", "-e", "wave=all")
     assert run.returncode == 0, run.output[-4000:]
@@ -157,6 +183,31 @@ def test_a_second_run_of_the_waves_moves_nothing(sim, reports, planned):
     run = play(sim, reports, "plan.yml")
     assert run.returncode == 0 and run.recap("localhost")["changed"] == 0, run.output[-3000:]
     assert "is kept" in run.output
+
+
+def test_decommission_takes_the_emptied_rooms_out_of_service_and_the_register_says_so(sim, reports, planned):
+    run = play(sim, reports, "decommission.yml", "--check", "--diff")
+    assert run.returncode == 0, run.output[-3000:]
+    assert "esx-north-01 (branch-north): disconnect" in run.output
+    assert inventory_state(sim)[0]["esx-north-01"] == ("connected", False)
+    run = play(sim, reports, "decommission.yml")
+    assert run.returncode == 0, run.output[-3000:]
+    hosts, datastores = inventory_state(sim)
+    branch = [h for h in hosts if not h.startswith(("esx-prod", "esx-exch", "esx-dec"))]
+    assert branch and all(hosts[h] == ("disconnected", True) for h in branch), hosts
+    assert all(hosts[h] == ("connected", False) for h in hosts if h not in branch)
+    assert not any(d.endswith("-local") for d in datastores), datastores
+    record = json.loads((reports / "decommission.json").read_text())
+    assert record["rooms"] == ["branch-east", "branch-north", "branch-south"]
+    assert record["hosts"] == sorted(branch) and record["servers"] == ["db-north-01", "db-south-01"]
+    again = play(sim, reports, "decommission.yml")
+    assert again.returncode == 0 and again.recap(NAME)["changed"] == 0, again.output[-3000:]
+    run = play(sim, reports, "report.yml")
+    assert run.returncode == 0, run.output[-3000:]
+    register = json.loads((reports / "assets.json").read_text())
+    assert {h["name"] for h in register["hosts"] if h["lifecycle"] == "decommissioned"} == set(branch)
+    assert "esx-north-01-local" in register["decommissioned"]["datastores"]
+    assert "hosts: maintenance mode, disconnected" in (reports / "consolidation.md").read_text()
 
 
 def test_a_vm_renamed_or_removed_after_the_plan_is_reported(sim, reports, planned, tmp_path):

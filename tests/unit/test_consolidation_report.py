@@ -99,3 +99,16 @@ def test_tables_render_every_section_with_rows_as_wide_as_their_columns():
 def test_rooms_before_leaves_templates_out():
     vms = [*VMS, {**VMS[0], "name": "tmpl", "template": True}]
     assert planning.rooms_before(vms) == {"branch-north": {"production": 9}, "main": {"exchange": 1}}
+
+
+def test_the_decommission_record_in_the_register_becomes_a_table():
+    plan = make()
+    after = moved(VMS, plan)
+    after["decommissioned"] = {"rooms": ["branch-north"], "hosts": ["esx-north-01"],
+                               "datastores": ["north-local"], "servers": [], "at": "2026-11-28T00:00:00Z"}
+    tables = consolidation_report.tables(consolidation_report.report(plan, after, ledgers(plan)))
+    table = next(t for t in tables if t["title"].startswith("Decommissioned"))
+    assert table["rows"][:3] == [["rooms", "branch-north"], ["hosts: maintenance mode, disconnected", "esx-north-01"],
+                                 ["datastores: removed", "north-local"]]
+    without = consolidation_report.tables(consolidation_report.report(plan, moved(VMS, plan), ledgers(plan)))
+    assert next(t for t in without if t["title"].startswith("Decommissioned"))["rows"] == []
