@@ -22,13 +22,13 @@ export PYTHONDONTWRITEBYTECODE :=
 # pytest exits 5 when a selection holds no test; that is not a failure of the suite.
 PYTEST := run_pytest() { $(BIN)/python -m pytest "$$@" $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] || return $$rc; }; }; run_pytest
 
-.PHONY: help deps demo test lab-up lab-down lab-status lab-build validate lint syntax unit integration e2e \
-        bench bench-discover bench-controller clean
+.PHONY: help deps demo test lab-up lab-down lab-reset lab-status lab-build validate lint syntax unit integration e2e \
+        bench bench-discover bench-controller bench-migrate clean
 
 help:
 	@echo "make demo      lab-up, then the whole consolidation (playbooks/site.yml) on the lab facility"
 	@echo "make test      every test: lint, validate, unit, integration (starts the lab), e2e"
-	@echo "make lab-up | lab-down | lab-status | validate | lint | bench | clean"
+	@echo "make lab-up | lab-down | lab-reset | lab-status | validate | lint | bench | clean"
 
 # --- set-up -------------------------------------------------------------------------------------
 $(STAMPS)/apt: lab/packages.apt
@@ -62,6 +62,10 @@ lab-up: deps
 
 lab-down:
 	@if [ -x $(BIN)/python ]; then $(BIN)/python lab/labctl.py down --inventory $(INVENTORY); \
+	 else echo "no .venv: nothing of the lab can be running"; fi
+
+lab-reset:
+	@if [ -x $(BIN)/python ]; then $(BIN)/python lab/labctl.py reset --inventory $(INVENTORY); \
 	 else echo "no .venv: nothing of the lab can be running"; fi
 
 lab-status: deps
@@ -101,10 +105,13 @@ test: lint validate unit integration e2e
 	@echo "make test: all green"
 
 # --- benchmarks ---------------------------------------------------------------------------------
-bench: bench-discover bench-controller
+bench: bench-discover bench-migrate bench-controller
 
 bench-discover: lab-build
 	@$(BIN)/python bench/discover/run.py
+
+bench-migrate: lab-build
+	@$(BIN)/python bench/migrate/run.py
 
 bench-controller: deps
 	@$(BIN)/python bench/controller/run.py

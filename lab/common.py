@@ -12,6 +12,7 @@ import ipaddress
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -215,6 +216,13 @@ class Service:
             time.sleep(0.2)
         self.stop()
         raise LabError(f"{self.name}: not healthy after {self.start_timeout:.0f}s ({detail}); see {self.log_file}")
+
+    def reset(self) -> str:
+        """Stop the service and forget its data (.lab/data/<name>): the next start is the seed state again."""
+        stopped = self.stop()
+        if self.data_dir.exists():
+            shutil.rmtree(self.data_dir)
+        return f"{stopped}; data forgotten"
 
     def stop(self) -> str:
         pid = self.pid()

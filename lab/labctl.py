@@ -4,6 +4,7 @@
     python lab/labctl.py down   [--only NAME ...]
     python lab/labctl.py status
     python lab/labctl.py build
+    python lab/labctl.py reset  [--only NAME ...]    # stop and forget the state: back to the seed facility
 
 Every inventory host with a `lab_service` variable is one simulated system; that variable names the
 folder under lab/ whose service.py provides it. `down` stops only what `up` started, by pid file.
@@ -47,7 +48,7 @@ def services(inventory: Path, lab: Lab, only: list[str] | None = None) -> list[S
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="labctl", description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=("up", "down", "status", "build"))
+    parser.add_argument("action", choices=("up", "down", "status", "build", "reset"))
     parser.add_argument("--inventory", default=str(ROOT / "inventory" / "lab"))
     parser.add_argument("--only", nargs="*", help="host names or service kinds to act on")
     args = parser.parse_args(argv)
@@ -65,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.action == "down":
             for svc in reversed(svcs):
                 print(f"{svc.name:<20} {svc.kind:<14} {svc.stop()}")
+        elif args.action == "reset":
+            for svc in reversed(svcs):
+                print(f"{svc.name:<20} {svc.kind:<14} {svc.reset()}")
         else:
             bad = 0
             print(f"{'SERVICE':<20} {'KIND':<14} {'STATE':<10} {'PID':>7}  HEALTH")

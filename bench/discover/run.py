@@ -10,68 +10,19 @@ and the ratio, writes them to docs/BENCHMARKS.md (section `## discover`), and st
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
-import platform
 import re
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "lab"))
-sys.path.insert(0, str(ROOT / "lab" / "vcsim"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import service  # noqa: E402
-
-import common  # noqa: E402
+from harness import ROOT, log, machine, run_playbook, simulator, update_benchmarks
 
 STATE = ROOT / ".cache" / "bench" / "discover"
-BENCHMARKS = ROOT / "docs" / "BENCHMARKS.md"
-VENV_BIN = ROOT / ".venv" / "bin"
 GOAL = 10.0
-
-
-def log(msg: str) -> None:
-    print(f"[{datetime.datetime.now():%H:%M:%S}] {msg}", flush=True)
-
-
-def run_playbook(label: str, playbook: Path, extra: list[str], timeout: float) -> tuple[float, str]:
-    """Run one playbook, echo its task names as progress, return (wall seconds, output)."""
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(ROOT / "inventory" / "lab"), str(playbook), *extra]
-    start = time.monotonic()
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines = []
-    try:
-        for line in proc.stdout:
-            lines.append(line)
-            if line.startswith("TASK ["):
-                log(f"  {label}: {line.strip().strip('*').strip()}")
-        proc.wait(timeout=max(1.0, timeout - (time.monotonic() - start)))
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        raise SystemExit(f"bench: {label} did not finish within {timeout:.0f}s") from None
-    elapsed = time.monotonic() - start
-    output = "".join(lines)
-    if proc.returncode != 0:
-        raise SystemExit(f"bench: {label} failed (exit {proc.returncode}):\n{output[-3000:]}")
-    return elapsed, output
-
-
-def update_benchmarks(section: str) -> None:
-    """Replace (or add) the `## discover` section of docs/BENCHMARKS.md, leaving other sections alone."""
-    BENCHMARKS.parent.mkdir(parents=True, exist_ok=True)
-    text = BENCHMARKS.read_text() if BENCHMARKS.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"^## discover\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section, text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    BENCHMARKS.write_text(text.rstrip("\n") + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,11 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     # Stopped with SIGTERM (kill, a CI timeout): unwind, so that `finally` stops the bench simulator.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
-    if common.port_open("127.0.0.1", args.port):
-        print(f"bench: 127.0.0.1:{args.port} is already in use; pick another with --port", file=sys.stderr)
-        return 1
-    os.environ["LAB_VCSIM_VMS"] = str(args.vms)
-    svc = service.standalone("vc-bench", args.port, STATE, start_timeout=1800.0)  # 2,000 VMs take a while
+    svc = simulator("vc-bench", args.port, STATE, args.vms)
     lab = svc.lab
     reports = {"project": STATE / "reports-project", "baseline": STATE / "reports-baseline"}
     # 2,000 VMs in one PropertyCollector page stream can take minutes on a loaded machine: allow it.
@@ -105,11 +52,11 @@ def main(argv: list[str] | None = None) -> int:
                     f.unlink()
 
         log("project: playbooks/discover.yml (PropertyCollector, one module call)")
-        project_s, _ = run_playbook("project", ROOT / "playbooks" / "discover.yml",
+        project_s, _, _ = run_playbook("project", ROOT / "playbooks" / "discover.yml",
                                     [*extra, "-e", f"discover_reports_dir={reports['project']}"], args.timeout)
         log(f"project: {project_s:.1f}s")
         log("baseline: bench/discover/baseline.yml (community.vmware.vmware_vm_info, object by object)")
-        baseline_s, _ = run_playbook("baseline", ROOT / "bench" / "discover" / "baseline.yml",
+        baseline_s, _, _ = run_playbook("baseline", ROOT / "bench" / "discover" / "baseline.yml",
                                      [*extra, "-e", f"bench_reports_dir={reports['baseline']}"], args.timeout)
         log(f"baseline: {baseline_s:.1f}s")
     finally:
@@ -132,7 +79,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  ratio                  {ratio:8.1f}x  ({verdict} the goal of {GOAL:.0f}x)")
 
     if not args.no_write:
-        cpu = os.cpu_count()
         section = (
             "## discover\n\n"
             "`make bench-discover` (bench/discover/run.py): one lab vCenter (govmomi 0.24.2 simulator, TLS) with\n"
@@ -144,12 +90,11 @@ def main(argv: list[str] | None = None) -> int:
             f"vmware_datastore_info, register via copy | {baseline_s:.1f} s |\n"
             f"| ratio | baseline / project (goal {GOAL:.0f}x) | **{ratio:.1f}x** |\n\n"
             f"Both registers list the same {len(names_p)} VMs: {'yes' if agree else 'NO'}. Measured "
-            f"{datetime.date.today().isoformat()} on {platform.system()} {platform.release()}, {cpu} CPUs, "
-            f"Python {platform.python_version()}. The baseline takes clusters from each VM's record: "
+            f"{machine()}. The baseline takes clusters from each VM's record: "
             "vmware_cluster_info\ncrashes the 0.24.2 simulator (see bench/discover/baseline.yml).\n\n"
         )
-        update_benchmarks(section)
-        log(f"wrote the discover section of {BENCHMARKS.relative_to(ROOT)}")
+        update_benchmarks("discover", section)
+        log("wrote the discover section of docs/BENCHMARKS.md")
     return 0 if agree else 1
 
 

@@ -12,6 +12,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"io/ioutil"
@@ -35,8 +36,9 @@ type placement struct {
 
 // placementBook is a simulator RegisterObject: the registry calls UpdateObject on every property change.
 type placementBook struct {
-	mu  sync.Mutex
-	vms map[types.ManagedObjectReference]placement
+	mu        sync.Mutex
+	vms       map[types.ManagedObjectReference]placement
+	stateFile string // persist.go: saved after every change it sees, when set
 }
 
 func newPlacementBook() *placementBook {
@@ -52,7 +54,15 @@ func (b *placementBook) Reference() types.ManagedObjectReference {
 	return types.ManagedObjectReference{Type: "JinbaoLabPlacementBook", Value: "placement-book"}
 }
 
-func (b *placementBook) PutObject(mo.Reference)                    {}
+// PutObject sees a VM put back into the registry under its new folder (MoveIntoFolder_Task).
+func (b *placementBook) PutObject(obj mo.Reference) {
+	if _, ok := obj.(*simulator.VirtualMachine); ok && b.stateFile != "" {
+		b.mu.Lock()
+		save(b.stateFile)
+		b.mu.Unlock()
+	}
+}
+
 func (b *placementBook) RemoveObject(types.ManagedObjectReference) {}
 
 func (b *placementBook) UpdateObject(obj mo.Reference, changes []types.PropertyChange) {
@@ -85,9 +95,47 @@ func (b *placementBook) UpdateObject(obj mo.Reference, changes []types.PropertyC
 					simulator.Map.AddReference(ds, &ds.Vm, vm.Self)
 				}
 			}
+			if len(vm.Datastore) == 1 {
+				moveFiles(vm, vm.Datastore[0])
+			}
 		}
 	}
 	b.vms[vm.Self] = placement{host: vm.Runtime.Host, datastores: append([]types.ManagedObjectReference(nil), vm.Datastore...)}
+	if b.stateFile != "" {
+		save(b.stateFile)
+	}
+}
+
+var datastorePrefix = regexp.MustCompile(`^\[[^\]]*\]`)
+
+// moveFiles points the VM's file paths at the datastore it was moved to, as a storage vMotion does. The
+// simulator leaves them on the old datastore, and RefreshStorageInfo (which vmware_vmotion calls after a
+// storage move) then looks that datastore up on the new host, finds nothing and panics.
+func moveFiles(vm *mo.VirtualMachine, ref types.ManagedObjectReference) {
+	ds, ok := simulator.Map.Get(ref).(*simulator.Datastore)
+	if !ok || vm.Config == nil {
+		return
+	}
+	prefix := "[" + ds.Name + "]"
+	files := &vm.Config.Files
+	for _, p := range []*string{&files.VmPathName, &files.SnapshotDirectory, &files.SuspendDirectory,
+		&files.LogDirectory, &files.FtMetadataDirectory} {
+		if *p != "" {
+			*p = datastorePrefix.ReplaceAllLiteralString(*p, prefix)
+		}
+	}
+	for _, device := range vm.Config.Hardware.Device {
+		if disk, ok := device.(*types.VirtualDisk); ok {
+			if backing, ok := disk.Backing.(types.BaseVirtualDeviceFileBackingInfo); ok {
+				info := backing.GetVirtualDeviceFileBackingInfo()
+				info.FileName = datastorePrefix.ReplaceAllLiteralString(info.FileName, prefix)
+				info.Datastore = &ds.Self
+			}
+		}
+	}
+	for i := range vm.LayoutEx.File {
+		vm.LayoutEx.File[i].Name = datastorePrefix.ReplaceAllLiteralString(vm.LayoutEx.File[i].Name, prefix)
+	}
 }
 
 var (
@@ -96,7 +144,7 @@ var (
 )
 
 // labSDK serves /sdk: the two added methods here, everything else by the simulator.
-func labSDK(svc *simulator.Service) http.HandlerFunc {
+func labSDK(svc *simulator.Service, book *placementBook) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			svc.ServeSDK(w, r)
@@ -111,6 +159,10 @@ func labSDK(svc *simulator.Service) http.HandlerFunc {
 		text := string(body)
 		disconnect := strings.Contains(text, "<DisconnectHost_Task")
 		remove := strings.Contains(text, "<RemoveDatastore")
+		if strings.Contains(text, "<MoveIntoFolder_Task") && refusedFolderMove(text) {
+			soapFault(w, "the folder move was refused (a lab fault, see faults.json)", "InvalidStateFault", "InvalidState", "")
+			return
+		}
 		if !disconnect && !remove {
 			svc.ServeSDK(w, r)
 			return
@@ -130,7 +182,46 @@ func labSDK(svc *simulator.Service) http.HandlerFunc {
 		} else {
 			removeDatastore(w, ref, datastoreRef.FindStringSubmatch(text))
 		}
+		if book.stateFile != "" {
+			book.mu.Lock()
+			save(book.stateFile)
+			book.mu.Unlock()
+		}
 	}
+}
+
+// faultsFile is a JSON file read on every folder move, for tests: {"refuse_folder_moves": ["vm name", ...]}
+// makes vCenter refuse to move those VMs between folders, after their relocation succeeded.
+var faultsFile string
+
+var listRef = regexp.MustCompile(`<list[^>]*type="VirtualMachine"[^>]*>([^<]+)</list>`)
+
+func refusedFolderMove(text string) bool {
+	if faultsFile == "" {
+		return false
+	}
+	raw, err := ioutil.ReadFile(faultsFile)
+	if err != nil {
+		return false
+	}
+	var faults struct {
+		RefuseFolderMoves []string `json:"refuse_folder_moves"`
+	}
+	if json.Unmarshal(raw, &faults) != nil {
+		return false
+	}
+	for _, m := range listRef.FindAllStringSubmatch(text, -1) {
+		vm, ok := simulator.Map.Get(types.ManagedObjectReference{Type: "VirtualMachine", Value: m[1]}).(*simulator.VirtualMachine)
+		if !ok {
+			continue
+		}
+		for _, name := range faults.RefuseFolderMoves {
+			if name == vm.Name {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func disconnectHost(w http.ResponseWriter, ref types.ManagedObjectReference) {

@@ -290,7 +290,7 @@ func sortedKeys(m map[string]string) []string {
 	return keys
 }
 
-func build(ctx context.Context, model *simulator.Model, plan *Plan, dsDir string) {
+func build(ctx context.Context, model *simulator.Model, plan *Plan, dsDir string) *builder {
 	c, err := vim25.NewClient(ctx, model.Service)
 	must(err, "in-process client")
 	root := object.NewRootFolder(c)
@@ -333,6 +333,7 @@ func build(ctx context.Context, model *simulator.Model, plan *Plan, dsDir string
 		b.addVM(v)
 	}
 	lap(fmt.Sprintf("%d VMs", len(plan.VMs)))
+	return b
 }
 
 func main() {
@@ -343,6 +344,9 @@ func main() {
 	passwordFile := flag.String("password-file", "", "file holding the only password accepted")
 	planFile := flag.String("plan", "", "expanded topology (JSON from seed.py)")
 	dsDir := flag.String("datastores", "datastores", "directory that backs the simulated datastores")
+	flag.StringVar(&faultsFile, "faults", "", "JSON file of faults to inject, read on every call it concerns (extend.go)")
+	stateFile := flag.String("state", "", "keep the inventory's changes in this file across restarts (persist.go)")
+	relocateMs := flag.Int("relocate-delay-ms", 0, "milliseconds each RelocateVM_Task takes (a real vMotion copies memory and disks)")
 	flag.Parse()
 	log.SetFlags(log.LstdFlags)
 
@@ -379,10 +383,22 @@ func main() {
 
 	start := time.Now()
 	ctx := context.Background()
-	build(ctx, model, &plan, abs)
+	b := build(ctx, model, &plan, abs)
+	// Keep HostSystem.vm and Datastore.vm true after moves (extend.go), replay the saved state, then save
+	// after every change from now on.
+	book := newPlacementBook()
+	simulator.Map.AddHandler(book)
+	if *stateFile != "" {
+		restore(b, *stateFile)
+		book.stateFile = *stateFile
+		save(*stateFile)
+	}
 	hosts := len(plan.Standalone)
 	for _, cl := range plan.Clusters {
 		hosts += len(cl.Hosts)
+	}
+	if *relocateMs > 0 { // after the build, which moves nothing; the simulator reads the map on every call
+		model.DelayConfig.MethodDelay = map[string]int{"RelocateVM_Task": *relocateMs}
 	}
 	log.Printf("vcsim: seeded %d VMs on %d hosts, %d datastores in %.2fs",
 		len(plan.VMs), hosts, len(plan.Datastores), time.Since(start).Seconds())
@@ -392,15 +408,14 @@ func main() {
 	model.Service.Listen = &url.URL{Host: *listen, User: url.UserPassword(*username, password)}
 	model.Service.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	model.Service.RegisterEndpoints = true
-	// Keep HostSystem.vm and Datastore.vm true after moves, and answer DisconnectHost_Task and
-	// RemoveDatastore (extend.go); a host-specific pattern takes precedence over the simulator's /sdk.
-	simulator.Map.AddHandler(newPlacementBook())
+	// Answer DisconnectHost_Task and RemoveDatastore (extend.go); a host-specific pattern takes precedence
+	// over the simulator's /sdk.
 	model.Service.ServeMux = http.NewServeMux()
 	host := *listen // ServeMux matches the Host header without its port
 	if i := strings.LastIndex(host, ":"); i >= 0 {
 		host = host[:i]
 	}
-	model.Service.ServeMux.HandleFunc(host+"/sdk", labSDK(model.Service))
+	model.Service.ServeMux.HandleFunc(host+"/sdk", labSDK(model.Service, book))
 	server := model.Service.NewServer()
 
 	shown := *server.URL

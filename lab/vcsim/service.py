@@ -40,6 +40,9 @@ class Service(common.Service):
         self.binary = lab.build_dir / "vcsim"
         self.stamp = lab.build_dir / "vcsim.sha256"
         self.plan_file = self.data_dir / "plan.json"
+        self.state_file = self.data_dir / "state.json"
+        # A real vCenter keeps its inventory across restarts; so does the lab's (labctl reset forgets it).
+        self.persist = bool(hostvars.get("lab_vcsim_persist", True))
         self._seeded = ""
 
     # --- build ------------------------------------------------------------------------------------
@@ -102,7 +105,20 @@ class Service(common.Service):
         cert, key = self.lab.state_dir / "pki" / "vcsim.crt", self.lab.state_dir / "pki" / "vcsim.key"
         return [str(self.binary), "-listen", f"{self.address}:{self.port}", "-cert", str(cert), "-key", str(key),
                 "-username", self.username, "-password-file", str(self.lab.state_dir / "secrets" / "vcenter.password"),
-                "-plan", str(self.plan_file), "-datastores", str(self.data_dir / "datastores")]
+                "-plan", str(self.plan_file), "-datastores", str(self.data_dir / "datastores"),
+                "-relocate-delay-ms", str(self.relocate_delay_ms()), "-faults", str(self.data_dir / "faults.json"),
+                *(["-state", str(self.state_file)] if self.persist else [])]
+
+    def relocate_delay_ms(self) -> int:
+        """LAB_VCSIM_RELOCATE_MS: how long each VM relocation takes (0, instant, unless a benchmark asks)."""
+        raw = os.environ.get("LAB_VCSIM_RELOCATE_MS", "0")
+        try:
+            value = int(raw)
+        except ValueError:
+            raise common.LabError(f"{self.name}: LAB_VCSIM_RELOCATE_MS={raw!r} is not a whole number of ms") from None
+        if value < 0:
+            raise common.LabError(f"{self.name}: LAB_VCSIM_RELOCATE_MS={raw!r} must not be negative")
+        return value
 
     def _connect(self):
         from pyVim.connect import SmartConnect
@@ -164,12 +180,14 @@ class Service(common.Service):
         return f"{result} ({self._seeded})" if self._seeded else result
 
 
-def standalone(name: str, port: int, state_dir: Path, start_timeout: float = 240.0) -> Service:
+def standalone(name: str, port: int, state_dir: Path, start_timeout: float = 240.0, persist: bool = False) -> Service:
     """A private simulator (own name, port and state directory) for benchmarks and tests that change it.
 
     Playbooks reach it with `-e lab_state_dir=<state_dir> -e vcenter_port=<port>`; LAB_VCSIM_VMS scales it.
+    It forgets every change on restart unless `persist` (then stop + start keeps them; reset() forgets).
     """
-    hostvars = {"vcenter_hostname": "127.0.0.1", "vcenter_port": port, "vcenter_username": "jinbao-lab"}
+    hostvars = {"vcenter_hostname": "127.0.0.1", "vcenter_port": port, "vcenter_username": "jinbao-lab",
+                "lab_vcsim_persist": persist}
     svc = Service(name, hostvars, common.Lab(state_dir))
     svc.start_timeout = max(svc.start_timeout, start_timeout)
     return svc

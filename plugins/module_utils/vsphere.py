@@ -40,7 +40,7 @@ DEFAULT_PAGE_SIZE = 1000
 PROPERTIES: dict[str, list[str]] = {
     "Datacenter": ["name", "parent"],
     "Folder": ["name", "parent"],
-    "ComputeResource": ["name", "parent", "host", "datastore"],
+    "ComputeResource": ["name", "parent", "host", "datastore", "resourcePool"],
     "HostSystem": [
         "name", "parent", "datastore", "runtime.connectionState", "runtime.inMaintenanceMode",
         "runtime.powerState", "summary.hardware.numCpuCores", "summary.hardware.memorySize",
@@ -52,7 +52,7 @@ PROPERTIES: dict[str, list[str]] = {
     "VirtualMachine": [
         "name", "parent", "config.uuid", "config.instanceUuid", "config.template", "config.guestId",
         "config.hardware.numCPU", "config.hardware.memoryMB", "config.hardware.device",
-        "runtime.host", "runtime.powerState", "datastore", "customValue",
+        "runtime.host", "runtime.powerState", "datastore", "customValue", "rootSnapshot",
     ],
 }
 
@@ -294,16 +294,6 @@ def _lost(ep: Endpoint, doing: str, exc: BaseException) -> VSphereError:
                                                  f"({type(exc).__name__}: {exc}); the VM stays where vCenter has it")
 
 
-def find_vm(si: Any, ep: Endpoint, uuid: str) -> Any | None:
-    """The VM with this BIOS uuid, or None when vCenter no longer has it."""
-    try:
-        return si.content.searchIndex.FindByUuid(None, uuid, True, False)
-    except vmodl.MethodFault as exc:
-        raise VSphereError(ep.name, "uuid", f"lookup of VM {uuid} failed: {exc.msg}") from None
-    except (OSError, http.client.HTTPException) as exc:
-        raise _lost(ep, f"looking up VM {uuid}", exc) from None
-
-
 def _by_name(si: Any, ep: Endpoint, vimtype: Any, name: str, field: str) -> Any:
     view = si.content.viewManager.CreateContainerView(si.content.rootFolder, [vimtype], True)
     try:
@@ -313,44 +303,6 @@ def _by_name(si: Any, ep: Endpoint, vimtype: Any, name: str, field: str) -> Any:
     finally:
         view.DestroyView()
     raise VSphereError(ep.name, field, f"{name!r} does not exist in vCenter")
-
-
-def _folder_path(vm: Any) -> str:
-    parts = []
-    node = vm.parent
-    while node is not None and isinstance(node, vim.Folder) and node.name != "vm":
-        parts.append(node.name)
-        node = node.parent
-    return "/".join(reversed(parts))
-
-
-def _datacenter(obj: Any) -> Any:
-    node = obj
-    while node is not None and not isinstance(node, vim.Datacenter):
-        node = node.parent
-    return node
-
-
-def placement(vm: Any) -> dict[str, Any]:
-    """Where a VM is now: name, host, datastores, power state, folder and snapshot count."""
-    # rootSnapshot first: the 0.24.2 simulator panics when the unset `snapshot` property is fetched.
-    snap = vm.snapshot if vm.rootSnapshot else None
-    count = 0
-    stack = list(snap.rootSnapshotList) if snap else []
-    while stack:
-        node = stack.pop()
-        count += 1
-        stack.extend(node.childSnapshotList or [])
-    host = vm.runtime.host
-    return {
-        "name": vm.name,
-        "host": host.name if host else None,
-        "host_connection": str(host.runtime.connectionState) if host else None,
-        "datastores": sorted(ds.name for ds in vm.datastore or []),
-        "power_state": str(vm.runtime.powerState),
-        "folder": _folder_path(vm),
-        "snapshots": count,
-    }
 
 
 def wait_for_task(task: Any, ep: Endpoint, what: str, timeout: float) -> None:
@@ -369,42 +321,109 @@ def wait_for_task(task: Any, ep: Endpoint, what: str, timeout: float) -> None:
         time.sleep(0.1)
 
 
-def relocate(si: Any, ep: Endpoint, vm: Any, host_name: str, datastore_name: str | None,
-             folder: str | None, timeout: float = 600.0) -> None:
-    """Move a VM's compute (to host_name, in that host's cluster pool) and storage, then its folder."""
-    what = f"moving VM {vm.name} to {host_name}/{datastore_name}"
+class Inventory:
+    """One PropertyCollector pass (collect()) indexed for moving VMs: names, paths and state by managed object id.
+
+    Built once per batch and shared, read-only, by the worker threads; each thread then acts through its own
+    session with references made from these ids, so a move costs a handful of round trips, not one per
+    property read.
+    """
+
+    def __init__(self, raw: dict[str, Any]) -> None:
+        self.raw = raw
+        self.host_by_name = {h["name"]: moid for moid, h in raw["hosts"].items()}
+        self.ds_by_name = {d["name"]: moid for moid, d in raw["datastores"].items()}
+        self.vm_by_uuid = {v.get("config.uuid"): moid for moid, v in raw["vms"].items() if v.get("config.uuid")}
+        self.folder_path = {moid: self._path(moid) for moid in raw["folders"]}
+        self.folder_by_path = {(dc, path): moid for moid, (dc, path) in self.folder_path.items() if path is not None}
+
+    def _path(self, moid: str) -> tuple[str | None, str | None]:
+        """(datacenter id, path below its vm folder) of a VM folder; path None for other folders."""
+        parts, node = [], moid
+        while node in self.raw["folders"]:
+            folder = self.raw["folders"][node]
+            parent = folder.get("parent")
+            if parent in self.raw["datacenters"]:
+                return (parent, "/".join(reversed(parts))) if folder["name"] == "vm" else (parent, None)
+            parts.append(folder["name"])
+            node = parent
+        return (None, None)
+
+    def datacenter_of_host(self, host_moid: str) -> str | None:
+        node = self.raw["hosts"].get(host_moid, {}).get("parent")
+        while node:
+            if node in self.raw["datacenters"]:
+                return node
+            item = self.raw["compute"].get(node) or self.raw["folders"].get(node) or {}
+            node = item.get("parent")
+        return None
+
+    def host(self, name: str) -> dict[str, Any] | None:
+        moid = self.host_by_name.get(name)
+        return {"moid": moid, **self.raw["hosts"][moid]} if moid else None
+
+    def datastore(self, name: str) -> dict[str, Any] | None:
+        moid = self.ds_by_name.get(name)
+        return {"moid": moid, **self.raw["datastores"][moid]} if moid else None
+
+    def pool_of_host(self, host_moid: str) -> str | None:
+        compute = self.raw["compute"].get(self.raw["hosts"][host_moid].get("parent")) or {}
+        return compute.get("resourcePool")
+
+    def where(self, vm_moid: str, props: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Where a VM is: name, host (and its connection), datastores, power state, folder, snapshot roots."""
+        vm = props if props is not None else self.raw["vms"][vm_moid]
+        host = self.raw["hosts"].get(vm.get("runtime.host")) or {}
+        return {
+            "name": vm.get("name"),
+            "host": host.get("name"),
+            "host_connection": host.get("runtime.connectionState"),
+            "datastores": sorted(self.raw["datastores"].get(d, {}).get("name", d) for d in vm.get("datastore") or ()),
+            "power_state": vm.get("runtime.powerState"),
+            "folder": self.folder_path.get(vm.get("parent"), (None, None))[1] or "",
+            "snapshots": len(vm.get("rootSnapshot") or ()),
+        }
+
+
+VM_STATE = ["name", "runtime.host", "datastore", "runtime.powerState", "parent", "rootSnapshot"]
+
+
+def vm_state(si: Any, ep: Endpoint, vm_moid: str) -> dict[str, Any] | None:
+    """A VM's VM_STATE properties in one round trip (references as ids), or None when it is gone."""
+    pc = si.content.propertyCollector
+    spec = vmodl.query.PropertyCollector.FilterSpec(
+        objectSet=[vmodl.query.PropertyCollector.ObjectSpec(obj=vim.VirtualMachine(vm_moid, si._stub), skip=False)],
+        propSet=[vmodl.query.PropertyCollector.PropertySpec(type=vim.VirtualMachine, pathSet=VM_STATE, all=False)])
     try:
-        host = _by_name(si, ep, vim.HostSystem, host_name, "target_host")
-        spec = vim.vm.RelocateSpec(host=host, pool=host.parent.resourcePool)
-        if datastore_name:
-            spec.datastore = _by_name(si, ep, vim.Datastore, datastore_name, "target_datastore")
+        result = pc.RetrievePropertiesEx(specSet=[spec], options=vmodl.query.PropertyCollector.RetrieveOptions())
+    except vmodl.fault.ManagedObjectNotFound:
+        return None
+    except vmodl.MethodFault as exc:
+        raise VSphereError(ep.name, "vm", f"reading VM {vm_moid} failed: {exc.msg}") from None
+    except (OSError, http.client.HTTPException) as exc:
+        raise _lost(ep, f"reading VM {vm_moid}", exc) from None
+    if result is None or not result.objects:
+        return None
+    return {p.name: _plain(p.val) for p in result.objects[0].propSet}
+
+
+def relocate(si: Any, ep: Endpoint, vm_moid: str, what: str, *, host: str, pool: str | None,
+             datastore: str | None, folder: str | None, timeout: float = 600.0) -> None:
+    """Move a VM (by id) to a host and resource pool, its disks to a datastore, then into a folder (all ids)."""
+    try:
+        vm = vim.VirtualMachine(vm_moid, si._stub)
+        spec = vim.vm.RelocateSpec(host=vim.HostSystem(host, si._stub))
+        if pool:
+            spec.pool = vim.ResourcePool(pool, si._stub)
+        if datastore:
+            spec.datastore = vim.Datastore(datastore, si._stub)
         wait_for_task(vm.RelocateVM_Task(spec), ep, what, timeout)
-        if folder and _folder_path(vm) != folder:
-            dc = _datacenter(host)
-            target = si.content.searchIndex.FindByInventoryPath(f"{dc.name}/vm/{folder}")
-            if target is None:
-                raise VSphereError(ep.name, "target_folder", f"folder {dc.name}/vm/{folder} does not exist")
-            wait_for_task(target.MoveIntoFolder_Task([vm]), ep, f"moving VM {vm.name} into {folder}", timeout)
+        if folder:
+            wait_for_task(vim.Folder(folder, si._stub).MoveIntoFolder_Task([vm]), ep, f"{what}: folder", timeout)
     except vmodl.MethodFault as exc:
         raise VSphereError(ep.name, "task", f"{what} was refused: {exc.msg}") from None
     except (OSError, http.client.HTTPException) as exc:
         raise _lost(ep, what, exc) from None
-
-
-def target_room(si: Any, ep: Endpoint, host_name: str, datastore_name: str | None) -> dict[str, Any]:
-    """The state of a move's target: host connection and maintenance, and the datastore's free bytes."""
-    try:
-        host = _by_name(si, ep, vim.HostSystem, host_name, "target_host")
-        free = None
-        if datastore_name:
-            ds = _by_name(si, ep, vim.Datastore, datastore_name, "target_datastore")
-            free = int(ds.summary.freeSpace) if ds.summary.accessible else 0
-        return {"host_connection": str(host.runtime.connectionState),
-                "host_maintenance": bool(host.runtime.inMaintenanceMode), "datastore_free": free}
-    except vmodl.MethodFault as exc:
-        raise VSphereError(ep.name, "target_host", f"reading target {host_name} failed: {exc.msg}") from None
-    except (OSError, http.client.HTTPException) as exc:
-        raise _lost(ep, f"reading target {host_name}", exc) from None
 
 
 # --- decommissioning (decommission.yml) ---------------------------------------------------------------

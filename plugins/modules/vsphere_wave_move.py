@@ -11,7 +11,8 @@ description:
   - Moves the given VMs with up to I(concurrency) relocations running at once, each worker on its own
     vCenter session. One module call moves a whole batch, so a wave of hundreds of VMs costs a handful
     of module start-ups, not one per VM.
-  - Finds each VM by BIOS uuid (a VM renamed since the plan is still found, and reported as renamed).
+  - Reads vCenter once per call (one PropertyCollector pass) and finds each VM by BIOS uuid (a VM renamed
+    since the plan is still found, and reported as renamed); a move then costs a few round trips.
   - "Pre-checks per VM: the VM exists, the source and target hosts are connected, the target host is
     not in maintenance, the VM has no snapshots (unless allowed) and the target datastore has room for
     its disks."
@@ -104,14 +105,14 @@ from ansible.module_utils.vsphere import (
     CONNECTION_ARGS,
     HAS_PYVMOMI,
     PYVMOMI_IMPORT_ERROR,
+    Inventory,
     VSphereError,
+    collect,
     connect,
     disconnect,
     endpoint,
-    find_vm,
-    placement,
     relocate,
-    target_room,
+    vm_state,
 )
 
 
@@ -142,6 +143,7 @@ class WaveMover:
         self.skipped: list[str] = []
         self.renamed: list[str] = []
         self.diffs: list[str] = []
+        self.inventory: Inventory | None = None  # read by run(), once per call
 
     # --- sessions ---------------------------------------------------------------------------------
     def session(self) -> Any:
@@ -184,23 +186,22 @@ class WaveMover:
             self.fail(vm, f"{vm['name']}: unexpected error: {type(exc).__name__}: {exc}", returned=None)
 
     def move(self, vm: dict[str, Any]) -> None:
-        name, target = vm["name"], vm["target"]
-        si = self.session()
-        obj = find_vm(si, self.ep, vm["uuid"])
-        if obj is None:
+        name, target, inv = vm["name"], vm["target"], self.inventory
+        vm_moid = inv.vm_by_uuid.get(vm["uuid"])
+        if vm_moid is None:
             self.note(vm, "missing", error=f"no VM with uuid {vm['uuid']} in {self.ep.name}")
             with self.lock:
                 self.failures.append({"name": name, "message": f"{name}: uuid: the VM is gone from {self.ep.name}",
                                       "returned_to_source": None, "status": "missing"})
             return
-        before = placement(obj)
+        before = inv.where(vm_moid)
         if before["name"] != name:
             with self.lock:
                 self.renamed.append(f"{name} -> {before['name']}")
         if in_place(before, target.get("host"), target.get("datastore"), target.get("folder")):
             self.note(vm, "in_place", host=before["host"], datastores=before["datastores"], folder=before["folder"])
             return
-        problems = self.prechecks(si, obj, vm, before)
+        dest, problems = self.prechecks(vm, before)
         if problems:
             self.fail(vm, f"{name}: pre-check: " + "; ".join(problems), returned=None, source=before)
             return
@@ -212,10 +213,16 @@ class WaveMover:
                 self.diffs.append(f"{name}: {before['host']}/{','.join(before['datastores'])}/{before['folder']}"
                                   f" -> {after['host']}/{','.join(after['datastores'])}/{after['folder']}")
             return
+        if before["folder"] == target.get("folder"):
+            dest["folder"] = None  # already in its zone folder: one round trip fewer
+        si = self.session()
         try:
-            relocate(si, self.ep, obj, target["host"], target.get("datastore"), target.get("folder"),
+            relocate(si, self.ep, vm_moid, f"moving VM {name} to {target['host']}/{target.get('datastore')}", **dest,
                      timeout=self.p["task_timeout"])
-            now = placement(obj)
+            state = vm_state(si, self.ep, vm_moid)
+            if state is None:
+                raise VSphereError(name, "post-check", "the VM vanished from vCenter during its move")
+            now = inv.where(vm_moid, state)
             wrong = []
             if not in_place(now, target["host"], target.get("datastore"), target.get("folder")):
                 wrong.append(f"placement is {now['host']}/{','.join(now['datastores'])}/{now['folder']}")
@@ -224,46 +231,69 @@ class WaveMover:
             if wrong:
                 raise VSphereError(name, "post-check", "; ".join(wrong))
         except VSphereError as exc:
-            self.fail(vm, str(exc), returned=self.return_to_source(vm, before), source=before)
+            self.fail(vm, str(exc), returned=self.return_to_source(vm_moid, before), source=before)
             return
         self.note(vm, "moved", source=before, host=now["host"], datastores=now["datastores"], folder=now["folder"],
                   error="")
         with self.lock:
             self.moved.append(name)
 
-    def prechecks(self, si: Any, obj: Any, vm: dict[str, Any], before: dict[str, Any]) -> list[str]:
-        target = vm["target"]
-        problems = []
-        if before["host_connection"] not in (None, "connected"):
-            problems.append(f"source host {before['host']} is {before['host_connection']}")
-        if before["snapshots"] and not self.p["allow_snapshots"]:
-            problems.append(f"the VM has {before['snapshots']} snapshot(s); consolidate or delete them first "
-                            "(or set migrate_allow_snapshots)")
-        room = target_room(si, self.ep, target["host"], target.get("datastore"))
-        if room["host_connection"] != "connected":
-            problems.append(f"target host {target['host']} is {room['host_connection']}")
-        if room["host_maintenance"]:
-            problems.append(f"target host {target['host']} is in maintenance mode")
-        if target.get("datastore") and target["datastore"] not in before["datastores"]:
-            need = int(vm.get("disk_bytes") or 0)
-            if room["datastore_free"] is not None and need > room["datastore_free"]:
-                problems.append(f"target datastore {target['datastore']} has {room['datastore_free']} bytes free, "
-                                f"the VM needs {need}")
-        return problems
+    def destination(self, host: str, datastore: str | None, folder: str | None) -> tuple[dict[str, Any], list[str]]:
+        """The ids relocate() needs for a host/datastore/folder by name, and what is wrong with them."""
+        inv, problems = self.inventory, []
+        h = inv.host(host)
+        if h is None:
+            return {}, [f"target host {host} does not exist in {self.ep.name}"]
+        if h.get("runtime.connectionState") != "connected":
+            problems.append(f"target host {host} is {h.get('runtime.connectionState')}")
+        if h.get("runtime.inMaintenanceMode"):
+            problems.append(f"target host {host} is in maintenance mode")
+        dest = {"host": h["moid"], "pool": inv.pool_of_host(h["moid"]), "datastore": None, "folder": None}
+        if datastore:
+            d = inv.datastore(datastore)
+            if d is None:
+                problems.append(f"target datastore {datastore} does not exist in {self.ep.name}")
+            else:
+                dest["datastore"] = d["moid"]
+        if folder is not None:
+            dest["folder"] = inv.folder_by_path.get((inv.datacenter_of_host(h["moid"]), folder))
+            if dest["folder"] is None:
+                problems.append(f"target folder {folder} does not exist in the datacenter of {host}")
+        return dest, problems
 
-    def return_to_source(self, vm: dict[str, Any], before: dict[str, Any]) -> bool:
+    def prechecks(self, vm: dict[str, Any], before: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        target = vm["target"]
+        dest, problems = self.destination(target["host"], target.get("datastore"), target.get("folder"))
+        if before["host_connection"] not in (None, "connected"):
+            problems.insert(0, f"source host {before['host']} is {before['host_connection']}")
+        if before["snapshots"] and not self.p["allow_snapshots"]:
+            problems.append("the VM has snapshots; consolidate or delete them first (or set migrate_allow_snapshots)")
+        if dest.get("datastore") and target["datastore"] not in before["datastores"]:
+            need = int(vm.get("disk_bytes") or 0)
+            ds = self.inventory.raw["datastores"][dest["datastore"]]
+            free = int(ds.get("summary.freeSpace") or 0) if ds.get("summary.accessible", True) else 0
+            if need > free:
+                problems.append(f"target datastore {target['datastore']} has {free} bytes free, the VM needs {need}")
+        return dest, problems
+
+    def return_to_source(self, vm_moid: str, before: dict[str, Any]) -> bool:
         """Put a VM back where it was; True when it is on its source again."""
         try:
             si = self.session()
-            obj = find_vm(si, self.ep, vm["uuid"])
-            if obj is None:
-                return False
-            now = placement(obj)
             source_ds = before["datastores"][0] if len(before["datastores"]) == 1 else None
+            dest, problems = self.destination(before["host"], source_ds, before["folder"])
+            state = vm_state(si, self.ep, vm_moid)
+            if problems or state is None:
+                return False
+            now = self.inventory.where(vm_moid, state)
+            if now["folder"] == before["folder"]:
+                dest["folder"] = None  # the folder move is what failed, or never happened
             if not in_place(now, before["host"], source_ds, before["folder"]):
-                relocate(si, self.ep, obj, before["host"], source_ds, before["folder"],
+                relocate(si, self.ep, vm_moid, f"returning VM {before['name']} to {before['host']}", **dest,
                          timeout=self.p["task_timeout"])
-            return in_place(placement(obj), before["host"], source_ds, before["folder"])
+                state = vm_state(si, self.ep, vm_moid)
+            return state is not None and in_place(self.inventory.where(vm_moid, state), before["host"], source_ds,
+                                                  before["folder"])
         except Exception:  # the caller records that the VM is not back
             return False
 
@@ -287,6 +317,7 @@ class WaveMover:
 
     def run(self) -> None:
         vms = self.p["vms"]
+        self.inventory = Inventory(collect(self.session(), self.ep))
         workers = max(1, min(self.p["concurrency"], len(vms)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="wave") as pool:
             list(pool.map(self.run_one, vms))
@@ -316,6 +347,9 @@ def main() -> None:
     mover = WaveMover(module.params, module.check_mode)
     try:
         mover.run()
+    except VSphereError as exc:  # vCenter could not be read before any move
+        module.fail_json(msg=str(exc), field=exc.field, moved=sorted(mover.moved), failures=mover.failures,
+                         skipped=sorted(mover.skipped), aborted=mover.aborted)
     except (OSError, ValueError) as exc:  # the ledger cannot be written: stop, the VMs' state is in vCenter
         module.fail_json(msg=f"{module.params['name']}: ledger: {exc}", moved=sorted(mover.moved),
                          failures=mover.failures, skipped=sorted(mover.skipped), aborted=mover.aborted)

@@ -1,8 +1,8 @@
 """The main job end to end: playbooks/site.yml on the lab facility, twice (the second run changes nothing).
 
-site.yml moves every VM of the lab vCenter, so the lab vCenter is restarted fresh (the simulator keeps its
-state in memory) before the first run and again afterwards, and the reports go to a directory of the
-test's own: a developer's reports/ and lab are left as the test found them, seed state.
+site.yml moves every VM of the lab vCenter, so the lab vCenter is reset to the seed facility (labctl reset)
+before the first run and again afterwards, and the reports go to a directory of the test's own: a
+developer's reports/ is left alone, and the lab vCenter is left unconsolidated.
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ def labctl(*args: str) -> None:
 
 @pytest.fixture(scope="module")
 def lab():
-    labctl("down", "--only", "vc-central")  # a fresh, unconsolidated lab vCenter
+    labctl("reset", "--only", "vc-central")  # a fresh, unconsolidated lab vCenter
     labctl("up")
     yield
-    labctl("down", "--only", "vc-central")
+    labctl("reset", "--only", "vc-central")
     labctl("up", "--only", "vc-central")
 
 

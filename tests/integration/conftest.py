@@ -11,14 +11,17 @@ from vcsim_fixtures import LAB_STATE, ROOT, VENV_BIN
 
 @pytest.fixture(scope="session")
 def lab_vcenter() -> dict:
-    """The lab vCenter, up (started if needed) for the whole session; it stays up afterwards.
+    """The lab vCenter, fresh (reset to the seed facility, as a demo may have consolidated it) for the whole
+    session; it stays up afterwards.
 
     Yields the plan the running simulator was built from (lab/vcsim/seed.py's expansion of topology.yml).
     """
-    proc = subprocess.run([str(VENV_BIN / "python"), str(ROOT / "lab" / "labctl.py"), "up", "--only", "vc-central"],
-                          cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1200)
-    if proc.returncode != 0:
-        pytest.fail(f"labctl up --only vc-central failed:\n{proc.stdout}", pytrace=False)
+    for action in ("reset", "up"):
+        proc = subprocess.run([str(VENV_BIN / "python"), str(ROOT / "lab" / "labctl.py"), action, "--only",
+                               "vc-central"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              timeout=1200)
+        if proc.returncode != 0:
+            pytest.fail(f"labctl {action} --only vc-central failed:\n{proc.stdout}", pytrace=False)
     yield json.loads((LAB_STATE / "data" / "vc-central" / "plan.json").read_text())
 
 

@@ -114,7 +114,7 @@ def test_a_wave_that_does_not_fit_stops_before_any_move(sim, reports, planned, t
     assert placements(sim) == before
 
 
-def test_a_failing_vm_goes_back_to_its_source_and_too_many_abort_the_wave(sim, reports, planned, tmp_path):
+def test_failing_vms_stay_on_their_source_and_too_many_abort_the_wave(sim, reports, planned, tmp_path):
     broken = json.loads(json.dumps(planned))
     wave = broken["waves"][0]
     for vm in wave["vms"]:  # every VM of the wave aims at a datastore that does not exist
@@ -125,7 +125,7 @@ def test_a_failing_vm_goes_back_to_its_source_and_too_many_abort_the_wave(sim, r
                        "-e", "migrate_batch_size=2", "-e", "migrate_max_fail_percentage=20")
     assert run.returncode != 0
     assert "wave 1: aborted: more than 20" in run.output
-    assert "'no-such-datastore' does not exist" in run.output
+    assert "pre-check: target datastore no-such-datastore does not exist in vc-central" in run.output
     assert placements(sim) == before
     ledger = json.loads((tmp_path / "waves" / "1.json").read_text())["vms"]
     statuses = Counter(e["status"] for e in ledger.values())
@@ -133,6 +133,28 @@ def test_a_failing_vm_goes_back_to_its_source_and_too_many_abort_the_wave(sim, r
     assert statuses["failed"] == limit + 1  # the first failure over the limit stops the wave
     assert statuses["skipped"] == len(wave["vms"]) - limit - 1
     assert all(e["status"] != "moved" for e in ledger.values())
+
+
+def test_a_vm_that_fails_after_leaving_its_source_is_moved_back(sim, reports, planned, tmp_path):
+    folders = {v["name"]: v["folder"] for v in json.loads((reports / "assets.json").read_text())["vms"]}
+    one = json.loads(json.dumps(planned))
+    # a VM that also changes folder (a corrected one), so that vCenter can refuse that step after the relocation
+    wave, vm = next((w, v) for w in one["waves"] for v in w["vms"] if folders[v["name"]] != v["target"]["folder"])
+    one["waves"] = [{**wave, "wave": 1, "vms": [vm]}]
+    (tmp_path / "plan.json").write_text(json.dumps(one))
+    faults = sim.data_dir / "faults.json"  # vCenter will refuse this VM's folder move, after its relocation
+    faults.write_text(json.dumps({"refuse_folder_moves": [vm["name"]]}))
+    before = placements(sim)
+    try:
+        run = play(sim, tmp_path, "migrate.yml", "-e", "wave=1")
+    finally:
+        faults.unlink()
+    assert run.returncode != 0
+    assert "the folder move was refused" in run.output
+    assert f"(the VM is back on its source {vm['source']['host']})" in run.output
+    assert placements(sim) == before
+    entry = json.loads((tmp_path / "waves" / "1.json").read_text())["vms"][vm["name"]]
+    assert entry["status"] == "failed" and entry["returned_to_source"] is True
 
 
 def test_decommission_refuses_rooms_that_still_hold_vms_or_servers_and_changes_nothing(sim, reports, planned):
