@@ -38,7 +38,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 problems:
-  description: One line per problem, "<host>: <field>: <what is wrong and how to fix it>".
+  description: 'One line per problem, "<host>: <field>: <what is wrong and how to fix it>".'
   type: list
   elements: str
   returned: always

@@ -15,15 +15,8 @@ description:
   - Otherwise puts each host into maintenance mode, removes each of the rooms' datastores through a
     connected host that mounts it (HostDatastoreSystem.RemoveDatastore), then disconnects each host.
   - Idempotent; what is already done is reported, not repeated. Check mode reports the steps as a diff.
+extends_documentation_fragment: [vsphere]
 options:
-  name: {description: Inventory name of the vCenter (used in messages)., type: str, required: true}
-  hostname: {description: vCenter address., type: str, required: true}
-  port: {description: vCenter HTTPS port., type: int, default: 443}
-  username: {description: vCenter user., type: str, required: true}
-  password: {description: vCenter password., type: str, required: true}
-  validate_certs: {description: Verify the vCenter certificate., type: bool, default: true}
-  ca_file: {description: CA bundle to verify against., type: path}
-  timeout: {description: Network timeout in seconds., type: float, default: 30.0}
   rooms: {description: Datacenter/folder/cluster name to room, as for discovery., type: dict, required: true}
   decommission:
     description: The rooms to decommission (never the main room).

@@ -10,9 +10,9 @@ short_description: Build the asset register from a vCenter and compare it with t
 description:
   - Logs in to one vCenter and reads every datacenter, folder, cluster, host, datastore and VM through the
     PropertyCollector (a ContainerView, RetrievePropertiesEx in pages of I(page_size)), never one call per object.
-  - Shapes the asset register: per VM its name, uuid, cpu, memory_mb, disk_bytes, host, cluster, datacenter,
+  - "Shapes the asset register: per VM its name, uuid, cpu, memory_mb, disk_bytes, host, cluster, datacenter,
     datastores, power_state, zone, system, owner (from custom attributes), room and folder; plus datacenters,
-    clusters, hosts, datastores and counts.
+    clusters, hosts, datastores and counts."
   - Derives each host's room from I(rooms) (the nearest mapped folder, cluster or datacenter name).
   - Reports differences with the inventory (ESXi hosts missing on either side, room disagreements) and with the
     facility policy (VMs without zone or system, systems not in I(systems), zone disagreeing with the system's,
@@ -23,41 +23,8 @@ description:
   - Every failure is one line naming the vCenter (I(name)) and the inventory field to fix.
 version_added: "1.0.0"
 author: jinbao-dc
-requirements:
-  - pyvmomi
+extends_documentation_fragment: [vsphere]
 options:
-  name:
-    description: The vCenter's inventory name, used in every message and in the register.
-    type: str
-    required: true
-  hostname:
-    description: Address of the vCenter.
-    type: str
-    required: true
-  port:
-    description: HTTPS port of the vCenter SDK.
-    type: int
-    default: 443
-  username:
-    description: User to log in as.
-    type: str
-    required: true
-  password:
-    description: Password of I(username).
-    type: str
-    required: true
-    no_log: true
-  validate_certs:
-    description: Verify the server certificate (against I(ca_file), or the system store when it is unset).
-    type: bool
-    default: true
-  ca_file:
-    description: PEM bundle of the CA(s) that sign the vCenter's certificate.
-    type: path
-  timeout:
-    description: Seconds to wait for the connection and for each answer.
-    type: float
-    default: 30
   page_size:
     description: Objects per PropertyCollector page.
     type: int
@@ -119,7 +86,7 @@ counts:
   returned: success
   sample: {vms: 77, hosts: 16, vms_by_room: {main: 26, branch-north: 22}}
 differences:
-  description: One line per difference, "<subject>: <field>: <what disagrees>".
+  description: 'One line per difference, "<subject>: <field>: <what disagrees>".'
   type: list
   elements: str
   returned: success

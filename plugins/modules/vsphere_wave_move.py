@@ -25,15 +25,8 @@ description:
     I(wave_size), no further VM is started; the VMs not started are recorded as skipped (all of them,
     when earlier batches had already gone over the limit).
   - Check mode changes nothing and returns the planned moves as a diff.
+extends_documentation_fragment: [vsphere]
 options:
-  name: {description: Inventory name of the vCenter (used in messages)., type: str, required: true}
-  hostname: {description: vCenter address., type: str, required: true}
-  port: {description: vCenter HTTPS port., type: int, default: 443}
-  username: {description: vCenter user., type: str, required: true}
-  password: {description: vCenter password., type: str, required: true}
-  validate_certs: {description: Verify the vCenter certificate., type: bool, default: true}
-  ca_file: {description: CA bundle to verify against., type: path}
-  timeout: {description: Network timeout in seconds., type: float, default: 30.0}
   vms:
     description: The VMs to move, as vsphere_wave_state returns them in C(pending) (name, uuid, target, current).
     type: list

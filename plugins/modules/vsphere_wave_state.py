@@ -16,15 +16,8 @@ description:
     not, it fails before any VM has moved, naming the cluster, resource and shortfall.
   - Records in the wave ledger (when I(ledger) is given) the VMs found in place and the VMs that are
     missing; reports changed only when the ledger changes. Changes nothing in vCenter.
+extends_documentation_fragment: [vsphere]
 options:
-  name: {description: Inventory name of the vCenter., type: str, required: true}
-  hostname: {description: vCenter address., type: str, required: true}
-  port: {description: vCenter HTTPS port., type: int, default: 443}
-  username: {description: vCenter user., type: str, required: true}
-  password: {description: vCenter password., type: str, required: true}
-  validate_certs: {description: Verify the vCenter certificate., type: bool, default: true}
-  ca_file: {description: CA bundle to verify against., type: path}
-  timeout: {description: Network timeout in seconds., type: float, default: 30.0}
   wave: {description: The wave's VM entries from plan.json., type: list, elements: dict, required: true}
   rooms: {description: Datacenter/folder/cluster name to room., type: dict, default: {}}
   capacity:

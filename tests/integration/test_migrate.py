@@ -52,14 +52,19 @@ def endpoint(sim):
                             ca_file=str(sim.lab.state_dir / "pki" / "ca.crt"))
 
 
-def placements(sim) -> dict[str, dict]:
-    """Every VM's name -> host, cluster, datastores and folder, read from the simulator."""
+def read_vcenter(sim) -> dict:
+    """The simulator's inventory, read as discovery reads it (vsphere.collect)."""
     ep = endpoint(sim)
     si = vsphere.connect(ep)
     try:
-        raw = vsphere.collect(si, ep)
+        return vsphere.collect(si, ep)
     finally:
         vsphere.disconnect(si)
+
+
+def placements(sim) -> dict[str, dict]:
+    """Every VM's name -> host, cluster and datastores, read from the simulator."""
+    raw = read_vcenter(sim)
     compute = raw["compute"]
     out = {}
     for vm in raw["vms"].values():
@@ -72,12 +77,7 @@ def placements(sim) -> dict[str, dict]:
 
 def inventory_state(sim) -> tuple[dict[str, tuple[str, bool]], set[str]]:
     """Every host's (connection state, maintenance) and the names of the datastores, from the simulator."""
-    ep = endpoint(sim)
-    si = vsphere.connect(ep)
-    try:
-        raw = vsphere.collect(si, ep)
-    finally:
-        vsphere.disconnect(si)
+    raw = read_vcenter(sim)
     hosts = {h["name"]: (h["runtime.connectionState"], h["runtime.inMaintenanceMode"]) for h in raw["hosts"].values()}
     return hosts, {d["name"] for d in raw["datastores"].values()}
 
