@@ -1,0 +1,90 @@
+"""The seam to Vault (HashiCorp Vault or OpenBao, same HTTP API): the only place in jinbao-dc that imports hvac.
+
+`connect()` turns every way of failing to reach a usable Vault into one `VaultError` line that names the
+Vault (its inventory name), the field to look at, and what was seen:
+
+    vault-01: vault_addr: cannot connect to https://127.0.0.1:18200 (connection refused)
+    vault-01: sealed: Vault at https://127.0.0.1:18200 is sealed; nothing was read or written
+    vault-01: vault_token: the token was refused (permission denied)
+
+Callers then fail closed: nothing is issued or changed when connect() raises.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+try:
+    import hvac
+    import requests
+
+    HAS_HVAC = True
+    HVAC_IMPORT_ERROR = None
+except ImportError as exc:  # pragma: no cover - reported by the module through missing_required_lib
+    HAS_HVAC = False
+    HVAC_IMPORT_ERROR = exc
+
+
+class VaultError(Exception):
+    """A Vault operation failed; str() is one line: '<vault>: <field>: <what happened>'."""
+
+    def __init__(self, subject: str, field: str, message: str) -> None:
+        super().__init__(f"{subject}: {field}: {message}")
+        self.subject = subject
+        self.field = field
+        self.message = message
+
+
+CONNECTION_ARGS: dict[str, dict[str, Any]] = {
+    "name": {"type": "str", "required": True},
+    "url": {"type": "str", "required": True},
+    "token": {"type": "str", "required": True, "no_log": True},
+    "ca_file": {"type": "path"},
+    "timeout": {"type": "float", "default": 30.0},
+}
+
+
+def connect(name: str, url: str, token: str, ca_file: str | None = None, timeout: float = 30.0) -> Any:
+    """An authenticated hvac client for an unsealed Vault, or VaultError naming what to fix."""
+    if not HAS_HVAC:
+        raise VaultError(name, "controller", f"the hvac library is missing ({HVAC_IMPORT_ERROR}); run `make deps`")
+    client = hvac.Client(url=url, token=token, verify=ca_file or True, timeout=timeout)
+    try:
+        status = client.sys.read_seal_status()
+    except requests.exceptions.SSLError as exc:
+        raise VaultError(name, "vault_ca_file", f"the certificate of {url} does not verify against "
+                                                f"{ca_file or 'the system trust store'} ({_reason(exc)})") from None
+    except requests.exceptions.ConnectionError as exc:
+        raise VaultError(name, "vault_addr", f"cannot connect to {url} ({_reason(exc)})") from None
+    except requests.exceptions.Timeout:
+        raise VaultError(name, "vault_addr", f"{url} did not answer within {timeout:g}s") from None
+    except hvac.exceptions.VaultError as exc:
+        raise VaultError(name, "vault_addr", f"{url} answered with an error: {exc}") from None
+    if not status.get("initialized", True):
+        raise VaultError(name, "initialized", f"Vault at {url} is not initialised; nothing was read or written")
+    if status.get("sealed"):
+        raise VaultError(name, "sealed", f"Vault at {url} is sealed; unseal it first (the lab: make lab-up). "
+                                         "Nothing was read or written")
+    try:
+        client.auth.token.lookup_self()
+    except (hvac.exceptions.Forbidden, hvac.exceptions.Unauthorized) as exc:
+        raise VaultError(name, "vault_token", f"the token was refused ({_reason(exc)})") from None
+    return client
+
+
+def call(name: str, what: str, fn, *args, **kwargs) -> Any:
+    """Run one hvac call; Vault's own reason becomes one VaultError line naming `what`."""
+    try:
+        return fn(*args, **kwargs)
+    except hvac.exceptions.VaultError as exc:
+        raise VaultError(name, what, _reason(exc)) from None
+    except requests.exceptions.RequestException as exc:
+        raise VaultError(name, what, f"the connection failed ({_reason(exc)})") from None
+
+
+def _reason(exc: BaseException) -> str:
+    errors = getattr(exc, "errors", None)
+    if errors:
+        return "; ".join(str(e) for e in errors)
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]

@@ -1,0 +1,109 @@
+"""Stage 2 against the lab's real OpenBao server: pki.yml builds the CA hierarchy and roles, and fails closed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import hvac
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from vcsim_fixtures import LAB_STATE, ROOT, VENV_BIN, run_playbook
+
+URL = "https://127.0.0.1:18200"
+DOMAIN = "operators.city.jinbao.example"
+
+
+def labctl(*args: str) -> None:
+    proc = subprocess.run([str(VENV_BIN / "python"), str(ROOT / "lab" / "labctl.py"), *args], cwd=ROOT,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout
+
+
+@pytest.fixture(scope="module")
+def vault():
+    """A fresh lab Vault (reset: no PKI yet), initialised and unsealed by labctl; a root-token client."""
+    labctl("reset", "--only", "openbao")
+    labctl("up", "--only", "openbao")
+    token = json.loads((LAB_STATE / "secrets" / "openbao-init.json").read_text())["root_token"]
+    yield hvac.Client(url=URL, token=token, verify=str(LAB_STATE / "pki" / "ca.crt"))
+    labctl("up", "--only", "openbao")  # unsealed again, whatever a test did
+
+
+def csr(cn: str, sans: list[x509.GeneralName] | None = None) -> str:
+    key = ec.generate_private_key(ec.SECP256R1())
+    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME,
+                                                                                               cn)]))
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
+
+
+def test_check_mode_on_an_empty_vault_lists_the_hierarchy_and_creates_nothing(vault):
+    run = run_playbook("pki.yml", "--check", "--diff")
+    assert run.returncode == 0, run.output[-3000:]
+    assert "pki-root: generate the root CA 'jinbao national root CA'" in run.output
+    assert "pki-city: role operator" in run.output
+    assert "pki-root/" not in vault.sys.list_mounted_secrets_engines()["data"]
+
+
+def test_pki_builds_root_province_and_city_cas_with_roles_only_on_the_city(vault):
+    run = run_playbook("pki.yml", "-vvv")
+    assert run.returncode == 0, run.output[-3000:]
+    token = vault.token
+    assert token not in run.output, "the bootstrap token appeared in the output"
+    mounts = vault.sys.list_mounted_secrets_engines()["data"]
+    ttl = {m: int(mounts[f"{m}/"]["config"]["max_lease_ttl"]) for m in ("pki-root", "pki-province", "pki-city")}
+    assert ttl["pki-root"] >= ttl["pki-province"] >= ttl["pki-city"]
+    certs = {m: x509.load_pem_x509_certificate(vault.adapter.get(f"/v1/{m}/cert/ca")["data"]["certificate"].encode())
+             for m in ttl}
+    assert certs["pki-root"].issuer == certs["pki-root"].subject
+    assert certs["pki-province"].issuer == certs["pki-root"].subject
+    assert certs["pki-city"].issuer == certs["pki-province"].subject
+    with pytest.raises(hvac.exceptions.InvalidPath):
+        vault.adapter.list("/v1/pki-root/roles")  # no role points at the root
+    assert vault.adapter.get("/v1/pki-city/config/crl")["data"]["auto_rebuild"] is True
+    urls = vault.adapter.get("/v1/pki-city/config/urls")["data"]
+    assert urls["crl_distribution_points"] == [f"{URL}/v1/pki-city/crl"]
+    assert vault.adapter.get("/v1/pki-city/issuer/default")["data"]["leaf_not_after_behavior"] == "err"
+
+    signed = vault.adapter.post("/v1/pki-city/sign/operator", json={"csr": csr(f"op-0001.{DOMAIN}")})["data"]
+    cert = x509.load_pem_x509_certificate(signed["certificate"].encode())
+    usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(usages) == [ExtendedKeyUsageOID.CLIENT_AUTH]
+    assert cert.issuer == certs["pki-city"].subject
+
+
+@pytest.mark.parametrize("cn, sans, reason", [
+    ("op-0002.example.org", None, "not allowed by this role"),
+    (f"*.{DOMAIN}", None, "not allowed by this role"),
+    (f"op-0003.{DOMAIN}", [x509.IPAddress(__import__("ipaddress").ip_address("10.1.2.3"))], "IP Subject Alternative"),
+])
+def test_the_operator_role_refuses_what_it_must(vault, cn, sans, reason):
+    with pytest.raises(hvac.exceptions.InvalidRequest) as refused:
+        vault.adapter.post("/v1/pki-city/sign/operator", json={"csr": csr(cn, sans)})
+    assert reason in str(refused.value)
+
+
+def test_a_second_run_changes_nothing(vault):
+    run = run_playbook("pki.yml")
+    assert run.returncode == 0 and run.recap("vault-01")["changed"] == 0, run.output[-3000:]
+
+
+def test_an_unreachable_vault_fails_closed_with_one_line(vault):
+    run = run_playbook("pki.yml", "-e", "vault_port=1")
+    assert run.returncode != 0
+    assert "vault-01: vault_addr: cannot connect to https://127.0.0.1:1" in run.output
+    assert "Traceback" not in run.output
+
+
+def test_a_sealed_vault_fails_closed_and_nothing_is_written(vault):
+    vault.sys.seal()
+    run = run_playbook("pki.yml")
+    assert run.returncode != 0
+    assert "vault-01: sealed: Vault at https://127.0.0.1:18200 is sealed" in run.output
+    labctl("up", "--only", "openbao")  # unseals
+    assert not vault.sys.is_sealed()
