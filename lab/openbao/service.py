@@ -47,6 +47,7 @@ class Service(common.Service):
     def prepare(self) -> None:
         cert, key = self.lab.server_cert("openbao")
         (self.data_dir / "raft").mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "audit").mkdir(mode=0o700, exist_ok=True)  # inventory/lab: vault_audit_dir
         self.config_file.write_text(
             "# Written by lab/openbao/service.py at every start; ports come from inventory/lab.\n"
             f'storage "raft" {{\n  path = "{self.data_dir / "raft"}"\n  node_id = "{self.name}"\n}}\n'
@@ -54,7 +55,12 @@ class Service(common.Service):
             f'  cluster_address = "{self.address}:{self.port + 1}"\n'
             f'  tls_cert_file = "{cert}"\n  tls_key_file = "{key}"\n  tls_min_version = "tls12"\n}}\n'
             f'api_addr = "{self.url}"\ncluster_addr = "https://{self.address}:{self.port + 1}"\n'
-            'ui = false\nlog_level = "info"\n')
+            'ui = false\nlog_level = "info"\n'
+            # OpenBao creates audit devices only from its configuration (HashiCorp Vault takes them over the
+            # API too); these two match vault_pki_audit_devices in roles/vault_pki, which pki.yml checks.
+            + "".join(f'audit "file" "{path}" {{\n  description = "jinbao-dc audit trail ({path})"\n'
+                      f'  options {{\n    file_path = "{self.data_dir / "audit" / name}"\n    mode = "0600"\n  }}\n}}\n'
+                      for path, name in (("file", "audit.log"), ("file-mirror", "audit-mirror.log"))))
 
     def command(self) -> list[str]:
         if not hasattr(self, "binary"):

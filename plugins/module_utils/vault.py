@@ -72,7 +72,7 @@ def connect(name: str, url: str, token: str, ca_file: str | None = None, timeout
     return client
 
 
-def call(name: str, what: str, fn, *args, **kwargs) -> Any:
+def call(name: str, what: str, fn, /, *args, **kwargs) -> Any:
     """Run one hvac call; Vault's own reason becomes one VaultError line naming `what`."""
     try:
         return fn(*args, **kwargs)

@@ -77,6 +77,28 @@ def test_pki_builds_root_province_and_city_cas_with_roles_only_on_the_city(vault
     assert cert.issuer == certs["pki-city"].subject
 
 
+def test_the_automation_approle_may_only_sign_and_issuance_is_audited_in_clear(vault):
+    kept = LAB_STATE / "secrets" / "vault-automation.json"
+    assert kept.stat().st_mode & 0o777 == 0o600
+    creds = json.loads(kept.read_text())
+    assert set(vault.sys.list_acl_policies()["data"]["keys"]) >= {"jinbao-automation", "jinbao-operator",
+                                                                   "jinbao-pki-officer"}
+    assert set(vault.sys.list_enabled_audit_devices()["data"]) == {"file/", "file-mirror/"}
+    bot = hvac.Client(url=URL, verify=str(LAB_STATE / "pki" / "ca.crt"))
+    bot.auth.approle.login(role_id=creds["role_id"], secret_id=creds["secret_id"])
+    cn = f"op-0042.{DOMAIN}"
+    serial = bot.adapter.post("/v1/pki-city/sign/operator", json={"csr": csr(cn)})["data"]["serial_number"]
+    for path, body in (("/v1/pki-city/issue/operator", {"common_name": cn}),
+                       ("/v1/pki-root/root/sign-intermediate", {"csr": csr("rogue CA")}),
+                       ("/v1/sys/mounts/rogue", {"type": "pki"})):
+        with pytest.raises(hvac.exceptions.Forbidden):
+            bot.adapter.post(path, json=body)
+    audit = (LAB_STATE / "data" / "vault-01" / "audit" / "audit.log").read_text()
+    assert cn in audit and serial in audit  # issuance fields in clear, for the auditor
+    assert creds["secret_id"] not in audit and vault.token not in audit
+    assert (LAB_STATE / "data" / "vault-01" / "audit" / "audit-mirror.log").read_text().count(serial) >= 1
+
+
 @pytest.mark.parametrize("cn, sans, reason", [
     ("op-0002.example.org", None, "not allowed by this role"),
     (f"*.{DOMAIN}", None, "not allowed by this role"),
