@@ -110,6 +110,36 @@ def test_the_operator_role_refuses_what_it_must(vault, cn, sans, reason):
     assert reason in str(refused.value)
 
 
+def test_operator_onboarding_keeps_the_key_home_is_idempotent_and_renews_when_due(vault, tmp_path):
+    args = ["-e", "operator=op-0100", "-e", f"jinbao_pki_dir={tmp_path / 'keys'}",
+            "-e", f"jinbao_reports_dir={tmp_path / 'reports'}"]
+    run = run_playbook("operator_onboard.yml", *args)
+    assert run.returncode == 0, run.output[-3000:]
+    key = tmp_path / "keys" / "op-0100" / "op-0100.key"
+    assert key.stat().st_mode & 0o777 == 0o600 and (key.parent.stat().st_mode & 0o777) == 0o700
+    assert key.read_text() not in run.output
+    cert = x509.load_pem_x509_certificate((key.parent / "op-0100.crt").read_bytes())
+    city = x509.load_pem_x509_certificate(vault.adapter.get("/v1/pki-city/cert/ca")["data"]["certificate"].encode())
+    assert cert.issuer == city.subject
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == f"op-0100.{DOMAIN}"
+    register = tmp_path / "reports" / "pki" / "operators.csv"
+    first = register.read_text().splitlines()
+    assert first[0] == "operator,serial,not_before,not_after,revoked_at" and len(first) == 2
+    assert first[1].startswith("op-0100,") and first[1].endswith(",")
+
+    again = run_playbook("operator_onboard.yml", *args)
+    assert again.returncode == 0 and again.recap("vault-01")["changed"] == 0, again.output[-3000:]
+    assert register.read_text().splitlines() == first
+
+    renewed = run_playbook("operator_onboard.yml", *args, "-e", "pki_operator_renew_fraction=1.01")  # always due
+    assert renewed.returncode == 0, renewed.output[-3000:]
+    rows = register.read_text().splitlines()[1:]
+    assert len(rows) == 2 and len({r.split(",")[1] for r in rows}) == 2
+
+    bad = run_playbook("operator_onboard.yml", "-e", "operator=Bad_ID")
+    assert bad.returncode != 0 and "operator: Bad_ID is not an operator ID" in bad.output
+
+
 def test_a_second_run_changes_nothing(vault):
     run = run_playbook("pki.yml")
     assert run.returncode == 0 and run.recap("vault-01")["changed"] == 0, run.output[-3000:]
