@@ -13,9 +13,9 @@ description:
     server configuration, so there the module checks them and names any that is missing. A device whose type
     or options differ is reported, not replaced (replacing a device loses its hash salt), and the module
     fails naming it.
-  - Enables the AppRole auth method and writes the automation role (its policies and token TTLs).
-  - Writes a secret ID for that role to I(approle_file) (mode 0600) when the file is missing or its secret ID
-    no longer logs in; the role ID and secret ID are never returned.
+  - Enables the AppRole auth method and writes each AppRole (its policies and token TTLs).
+  - Writes a secret ID for each role to its C(file) (mode 0600) when the file is missing or its secret ID no
+    longer logs in; role IDs and secret IDs are never returned.
   - Tunes each PKI mount so that the named request and response fields are audited in clear (not HMAC'd).
   - Idempotent; check mode lists the changes.
 options:
@@ -30,10 +30,11 @@ options:
     type: list
     elements: dict
     default: []
-  approle:
-    description: The automation AppRole, with C(mount), C(role), C(policies), C(token_ttl), C(token_max_ttl).
-    type: dict
-  approle_file: {description: Where the AppRole's role ID and secret ID are kept (mode 0600)., type: path}
+  approles:
+    description: The AppRoles, each with C(mount), C(role), C(policies), C(token_ttl), C(token_max_ttl), C(file).
+    type: list
+    elements: dict
+    default: []
   audited_fields:
     description: PKI mount to C(request) and C(response) lists of fields audited in clear.
     type: dict
@@ -51,8 +52,8 @@ EXAMPLES = r"""
       automation: 'path "pki-city/sign/operator" { capabilities = ["update"] }'
     audit_devices:
       - {path: file, type: file, options: {file_path: /var/log/vault/audit.log}}
-    approle: {mount: approle, role: automation, policies: [automation], token_ttl: 1h, token_max_ttl: 4h}
-    approle_file: /etc/jinbao/vault-automation.json
+    approles:
+      - {mount: approle, role: automation, policies: [automation], file: /etc/jinbao/vault-automation.json}
 """
 
 RETURN = r"""
@@ -144,13 +145,15 @@ def converge(module: AnsibleModule, client: Any) -> list[str]:
                    f"responses {', '.join(want['audit_non_hmac_response_keys'])}",
                    client.sys.tune_mount_configuration, path=mount, **want)
 
-    role = p["approle"]
-    if role:
+    approles = p["approles"]
+    if approles:
         methods = call(name, "sys/auth", client.sys.list_auth_methods)
         methods = methods.get("data", methods)
+    for role in approles:
         mount = role.get("mount", "approle")
         if f"{mount}/" not in methods:
             change(f"auth {mount}/: enable approle", client.sys.enable_auth_method, method_type="approle", path=mount)
+            methods[f"{mount}/"] = {}
         want = {"token_policies": sorted(role["policies"]), "token_ttl": role.get("token_ttl", "1h"),
                 "token_max_ttl": role.get("token_max_ttl", "4h"), "secret_id_ttl": role.get("secret_id_ttl", "0"),
                 "bind_secret_id": True}
@@ -161,16 +164,17 @@ def converge(module: AnsibleModule, client: Any) -> list[str]:
         if have is None or sorted(have.get("token_policies") or []) != want["token_policies"]:
             change(f"approle {role['role']}: {'create' if have is None else 'update policies'}",
                    client.auth.approle.create_or_update_approle, role_name=role["role"], mount_point=mount, **want)
-        if p["approle_file"] and not check:
-            if not _secret_still_works(client, p["approle_file"], mount):
+        path = role.get("file")
+        if path and not check:
+            if not _secret_still_works(client, path, mount):
                 role_id = call(name, "approle role-id", client.auth.approle.read_role_id, role["role"],
                                mount_point=mount)["data"]["role_id"]
                 secret = call(name, "approle secret-id", client.auth.approle.generate_secret_id, role["role"],
                               mount_point=mount)["data"]["secret_id"]
-                _write_private(p["approle_file"], {"role_id": role_id, "secret_id": secret, "mount": mount})
-                changes.append(f"approle {role['role']}: new secret ID written to {p['approle_file']} (mode 0600)")
-        elif p["approle_file"] and not os.path.exists(p["approle_file"]):
-            changes.append(f"approle {role['role']}: new secret ID written to {p['approle_file']} (mode 0600)")
+                _write_private(path, {"role_id": role_id, "secret_id": secret, "mount": mount})
+                changes.append(f"approle {role['role']}: new secret ID written to {path} (mode 0600)")
+        elif path and not os.path.exists(path):
+            changes.append(f"approle {role['role']}: new secret ID written to {path} (mode 0600)")
     return changes
 
 
@@ -200,8 +204,7 @@ def main() -> None:
             **CONNECTION_ARGS,
             "policies": {"type": "dict", "default": {}},
             "audit_devices": {"type": "list", "elements": "dict", "default": []},
-            "approle": {"type": "dict"},
-            "approle_file": {"type": "path"},
+            "approles": {"type": "list", "elements": "dict", "default": []},
             "audited_fields": {"type": "dict", "default": {}},
         },
         supports_check_mode=True,

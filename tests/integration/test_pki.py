@@ -7,6 +7,7 @@ import subprocess
 
 import hvac
 import pytest
+import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -138,6 +139,32 @@ def test_operator_onboarding_keeps_the_key_home_is_idempotent_and_renews_when_du
 
     bad = run_playbook("operator_onboard.yml", "-e", "operator=Bad_ID")
     assert bad.returncode != 0 and "operator: Bad_ID is not an operator ID" in bad.output
+
+
+def test_offboarding_revokes_every_certificate_and_the_crl_proves_it(vault, tmp_path):
+    args = ["-e", "operator=op-0200", "-e", f"jinbao_pki_dir={tmp_path / 'keys'}",
+            "-e", f"jinbao_reports_dir={tmp_path / 'reports'}"]
+    for extra in ([], ["-e", "pki_operator_renew_fraction=1.01"]):  # two certificates for op-0200
+        run = run_playbook("operator_onboard.yml", *args, *extra)
+        assert run.returncode == 0, run.output[-3000:]
+    register = tmp_path / "reports" / "pki" / "operators.csv"
+    serials = [row.split(",")[1] for row in register.read_text().splitlines()[1:]]
+    assert len(serials) == 2
+    run = run_playbook("operator_offboard.yml", *args)
+    assert run.returncode == 0, run.output[-3000:]
+    assert "op-0200: 2 certificate(s) revoked now and found in the CRL" in run.output
+    crl = x509.load_pem_x509_crl(requests.get(f"{URL}/v1/pki-city/crl/pem", timeout=10,
+                                              verify=str(LAB_STATE / "pki" / "ca.crt")).content)
+    listed = {entry.serial_number for entry in crl}
+    assert {int(s.replace(":", ""), 16) for s in serials} <= listed
+    rows = register.read_text().splitlines()[1:]
+    assert all(row.split(",")[4].endswith("Z") for row in rows), rows
+    again = run_playbook("operator_offboard.yml", *args)
+    assert again.returncode == 0 and again.recap("vault-01")["changed"] == 0, again.output[-3000:]
+    assert "(all revoked earlier)" in again.output
+    unknown = run_playbook("operator_offboard.yml", "-e", "operator=op-9999", "-e",
+                           f"jinbao_reports_dir={tmp_path / 'reports'}")
+    assert unknown.returncode != 0 and "op-9999 has no certificate in" in unknown.output
 
 
 def test_a_second_run_changes_nothing(vault):
