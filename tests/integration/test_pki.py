@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import subprocess
 
@@ -10,7 +11,7 @@ import pytest
 import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from vcsim_fixtures import LAB_STATE, ROOT, VENV_BIN, run_playbook
 
@@ -100,15 +101,66 @@ def test_the_automation_approle_may_only_sign_and_issuance_is_audited_in_clear(v
     assert (LAB_STATE / "data" / "vault-01" / "audit" / "audit-mirror.log").read_text().count(serial) >= 1
 
 
-@pytest.mark.parametrize("cn, sans, reason", [
-    ("op-0002.example.org", None, "not allowed by this role"),
-    (f"*.{DOMAIN}", None, "not allowed by this role"),
-    (f"op-0003.{DOMAIN}", [x509.IPAddress(__import__("ipaddress").ip_address("10.1.2.3"))], "IP Subject Alternative"),
-])
-def test_the_operator_role_refuses_what_it_must(vault, cn, sans, reason):
-    with pytest.raises(hvac.exceptions.InvalidRequest) as refused:
-        vault.adapter.post("/v1/pki-city/sign/operator", json={"csr": csr(cn, sans)})
-    assert reason in str(refused.value)
+def _ip(text: str) -> x509.IPAddress:
+    return x509.IPAddress(ipaddress.ip_address(text))
+
+
+# Twenty CSRs the operator role must refuse, each with the reason Vault gives.
+REFUSED = {
+    "foreign domain": ("op-1.example.org", None, None, "not allowed by this role"),
+    "parent domain": ("op-1.city.jinbao.example", None, None, "not allowed by this role"),
+    "suffix trick": (f"op-1.{DOMAIN}.evil.example", None, None, "not allowed by this role"),
+    "look-alike domain": ("op-1.operators-city.jinbao.example", None, None, "not allowed by this role"),
+    "bare domain": (DOMAIN, None, None, "not allowed by this role"),
+    "wildcard": (f"*.{DOMAIN}", None, None, "not allowed by this role"),
+    "glob": (f"op-*.{DOMAIN}", None, None, "not allowed by this role"),
+    "localhost": ("localhost", None, None, "not allowed by this role"),
+    "not a hostname": (f"op_1.{DOMAIN}", None, None, "not allowed by this role"),
+    "IP SAN": (f"op-1.{DOMAIN}", [_ip("10.0.0.1")], None, "IP Subject Alternative Names are not allowed"),
+    "loopback IP SAN": (f"op-1.{DOMAIN}", [_ip("127.0.0.1")], None, "IP Subject Alternative Names are not allowed"),
+    "IPv6 SAN": (f"op-1.{DOMAIN}", [_ip("::1")], None, "IP Subject Alternative Names are not allowed"),
+    "foreign DNS SAN": (f"op-1.{DOMAIN}", [x509.DNSName("vcenter.example.org")], None, "not allowed by this role"),
+    "wildcard DNS SAN": (f"op-1.{DOMAIN}", [x509.DNSName(f"*.{DOMAIN}")], None, "not allowed by this role"),
+    "URI SAN": (f"op-1.{DOMAIN}", [x509.UniformResourceIdentifier("spiffe://city/op-1")], None,
+                "URI Subject Alternative Names are not allowed"),
+    "email SAN": (f"op-1.{DOMAIN}", [x509.RFC822Name("op-1@example.org")], None, "not allowed by this role"),
+    "weak RSA 1024 key": (f"op-1.{DOMAIN}", None, "rsa1024", "role requires keys of type ec"),
+    "RSA 2048 key": (f"op-1.{DOMAIN}", None, "rsa2048", "role requires keys of type ec"),
+    "Ed25519 key": (f"op-1.{DOMAIN}", None, "ed25519", "role requires keys of type ec"),
+    "no common name": ("", None, None, "the common_name field is required"),
+}
+
+
+def bad_csr(cn: str, sans, key_kind: str | None) -> str:
+    makers = {"rsa1024": lambda: rsa.generate_private_key(65537, 1024),
+              "rsa2048": lambda: rsa.generate_private_key(65537, 2048),
+              "ed25519": ed25519.Ed25519PrivateKey.generate}
+    key = makers.get(key_kind, lambda: ec.generate_private_key(ec.SECP256R1()))()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)] if cn else [])
+    builder = x509.CertificateSigningRequestBuilder().subject_name(name)
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    algorithm = None if key_kind == "ed25519" else hashes.SHA256()
+    return builder.sign(key, algorithm).public_bytes(serialization.Encoding.PEM).decode()
+
+
+def test_the_operator_role_refuses_twenty_bad_requests_and_issues_none(vault):
+    issued_before = len(vault.adapter.list("/v1/pki-city/certs")["data"]["keys"])
+    reasons = {}
+    for case, (cn, sans, key_kind, reason) in REFUSED.items():
+        with pytest.raises(hvac.exceptions.InvalidRequest) as refused:
+            vault.adapter.post("/v1/pki-city/sign/operator", json={"csr": bad_csr(cn, sans, key_kind)})
+        reasons[case] = str(refused.value)
+        assert reason in reasons[case], (case, reasons[case])
+    assert len(REFUSED) >= 20
+    assert len(vault.adapter.list("/v1/pki-city/certs")["data"]["keys"]) == issued_before
+
+
+def test_a_lifetime_over_the_maximum_is_cut_to_thirty_days(vault):
+    signed = vault.adapter.post("/v1/pki-city/sign/operator", json={"csr": csr(f"op-0005.{DOMAIN}"), "ttl": "2000h"})
+    cert = x509.load_pem_x509_certificate(signed["data"]["certificate"].encode())
+    assert (cert.not_valid_after_utc - cert.not_valid_before_utc).total_seconds() <= 30 * 86400 + 60
+    assert any("maxTTL" in w for w in signed.get("warnings") or [])
 
 
 def test_operator_onboarding_keeps_the_key_home_is_idempotent_and_renews_when_due(vault, tmp_path):
