@@ -82,6 +82,33 @@ def call(name: str, what: str, fn, /, *args, **kwargs) -> Any:
         raise VaultError(name, what, f"the connection failed ({_reason(exc)})") from None
 
 
+def read_or_none(name: str, what: str, fn, /, *args, **kwargs) -> Any:
+    """Like call(), for a read: what Vault does not have (a 404) is None, any other failure a VaultError."""
+    try:
+        return fn(*args, **kwargs)
+    except hvac.exceptions.InvalidPath:
+        return None
+    except hvac.exceptions.VaultError as exc:
+        raise VaultError(name, what, _reason(exc)) from None
+    except requests.exceptions.RequestException as exc:
+        raise VaultError(name, what, f"the connection failed ({_reason(exc)})") from None
+
+
+def approle_works(url: str, ca_file: str | bool, role_id: str, secret_id: str, mount: str = "approle",
+                  timeout: float = 10.0) -> bool:
+    """Whether an AppRole's role ID and secret ID still log in (the probe's token is revoked at once)."""
+    probe = hvac.Client(url=url, verify=ca_file, timeout=timeout)
+    try:
+        probe.auth.approle.login(role_id=role_id, secret_id=secret_id, mount_point=mount)
+    except (hvac.exceptions.VaultError, requests.exceptions.RequestException):
+        return False
+    try:
+        probe.auth.token.revoke_self()
+    except (hvac.exceptions.VaultError, requests.exceptions.RequestException):
+        pass  # the token expires with its TTL anyway
+    return True
+
+
 def _reason(exc: BaseException) -> str:
     errors = getattr(exc, "errors", None)
     if errors:

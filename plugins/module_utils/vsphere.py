@@ -294,17 +294,6 @@ def _lost(ep: Endpoint, doing: str, exc: BaseException) -> VSphereError:
                                                  f"({type(exc).__name__}: {exc}); the VM stays where vCenter has it")
 
 
-def _by_name(si: Any, ep: Endpoint, vimtype: Any, name: str, field: str) -> Any:
-    view = si.content.viewManager.CreateContainerView(si.content.rootFolder, [vimtype], True)
-    try:
-        for obj in view.view:
-            if obj.name == name:
-                return obj
-    finally:
-        view.DestroyView()
-    raise VSphereError(ep.name, field, f"{name!r} does not exist in vCenter")
-
-
 def wait_for_task(task: Any, ep: Endpoint, what: str, timeout: float) -> None:
     """Wait for a vCenter task; VSphereError with vCenter's own reason when it fails or overruns."""
     deadline = time.monotonic() + timeout
@@ -428,43 +417,38 @@ def relocate(si: Any, ep: Endpoint, vm_moid: str, what: str, *, host: str, pool:
 
 # --- decommissioning (decommission.yml) ---------------------------------------------------------------
 
-def enter_maintenance(si: Any, ep: Endpoint, host_name: str, timeout: float = 300.0) -> None:
-    """Put a host into maintenance mode (it must hold no running VM)."""
+def enter_maintenance(si: Any, ep: Endpoint, host: str, name: str, timeout: float = 300.0) -> None:
+    """Put a host (by id; `name` for messages) into maintenance mode; it must hold no running VM."""
     try:
-        host = _by_name(si, ep, vim.HostSystem, host_name, "host")
-        if not host.runtime.inMaintenanceMode:
-            wait_for_task(host.EnterMaintenanceMode_Task(timeout=int(timeout)), ep,
-                          f"maintenance mode for {host_name}", timeout)
+        wait_for_task(vim.HostSystem(host, si._stub).EnterMaintenanceMode_Task(timeout=int(timeout)), ep,
+                      f"maintenance mode for {name}", timeout)
     except vmodl.MethodFault as exc:
-        raise VSphereError(host_name, "maintenance", f"vCenter refused maintenance mode: {exc.msg}") from None
+        raise VSphereError(name, "maintenance", f"vCenter refused maintenance mode: {exc.msg}") from None
     except (OSError, http.client.HTTPException) as exc:
-        raise _lost(ep, f"putting {host_name} into maintenance mode", exc) from None
+        raise _lost(ep, f"putting {name} into maintenance mode", exc) from None
 
 
-def disconnect_host(si: Any, ep: Endpoint, host_name: str, timeout: float = 300.0) -> None:
-    """Disconnect a host from vCenter (it stays in the inventory, disconnected)."""
+def disconnect_host(si: Any, ep: Endpoint, host: str, name: str, timeout: float = 300.0) -> None:
+    """Disconnect a host (by id) from vCenter; it stays in the inventory, disconnected."""
     try:
-        host = _by_name(si, ep, vim.HostSystem, host_name, "host")
-        if str(host.runtime.connectionState) != "disconnected":
-            wait_for_task(host.DisconnectHost_Task(), ep, f"disconnecting {host_name}", timeout)
+        wait_for_task(vim.HostSystem(host, si._stub).DisconnectHost_Task(), ep, f"disconnecting {name}", timeout)
     except vmodl.MethodFault as exc:
-        raise VSphereError(host_name, "connection_state", f"vCenter refused to disconnect it: {exc.msg}") from None
+        raise VSphereError(name, "connection_state", f"vCenter refused to disconnect it: {exc.msg}") from None
     except (OSError, http.client.HTTPException) as exc:
-        raise _lost(ep, f"disconnecting {host_name}", exc) from None
+        raise _lost(ep, f"disconnecting {name}", exc) from None
 
 
-def remove_datastore(si: Any, ep: Endpoint, host_name: str, datastore_name: str) -> None:
-    """Remove a datastore through a host that mounts it; vCenter refuses while a VM lives on it."""
+def remove_datastore(si: Any, ep: Endpoint, host: str, datastore: str, name: str) -> None:
+    """Remove a datastore (by id) through a host (by id) that mounts it; vCenter refuses while a VM lives on it."""
     try:
-        host = _by_name(si, ep, vim.HostSystem, host_name, "host")
-        ds = _by_name(si, ep, vim.Datastore, datastore_name, "datastore")
-        host.configManager.datastoreSystem.RemoveDatastore(datastore=ds)
+        system = vim.HostSystem(host, si._stub).configManager.datastoreSystem
+        system.RemoveDatastore(datastore=vim.Datastore(datastore, si._stub))
     except vim.fault.ResourceInUse as exc:
-        raise VSphereError(datastore_name, "vms", f"vCenter refused to remove it, still in use: {exc.msg}") from None
+        raise VSphereError(name, "vms", f"vCenter refused to remove it, still in use: {exc.msg}") from None
     except vmodl.MethodFault as exc:
-        raise VSphereError(datastore_name, "datastore", f"vCenter refused to remove it: {exc.msg}") from None
+        raise VSphereError(name, "datastore", f"vCenter refused to remove it: {exc.msg}") from None
     except (OSError, http.client.HTTPException) as exc:
-        raise _lost(ep, f"removing datastore {datastore_name}", exc) from None
+        raise _lost(ep, f"removing datastore {name}", exc) from None
 
 
 # The connection options every vsphere_* module takes, and the Endpoint they make.

@@ -70,7 +70,16 @@ import tempfile
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.vault import CONNECTION_ARGS, HAS_HVAC, HVAC_IMPORT_ERROR, VaultError, call, connect
+from ansible.module_utils.vault import (
+    CONNECTION_ARGS,
+    HAS_HVAC,
+    HVAC_IMPORT_ERROR,
+    VaultError,
+    approle_works,
+    call,
+    connect,
+    read_or_none,
+)
 
 
 def _write_private(path: str, data: dict[str, str]) -> None:
@@ -98,10 +107,8 @@ def converge(module: AnsibleModule, client: Any) -> list[str]:
             call(name, line, fn, *args, **kwargs)
 
     for policy, text in sorted(p["policies"].items()):
-        try:
-            have = client.sys.read_acl_policy(policy)["data"]["policy"]
-        except Exception:
-            have = None
+        found = read_or_none(name, f"policy {policy}", client.sys.read_acl_policy, policy)
+        have = found["data"]["policy"] if found else None
         if (have or "").strip() != text.strip():
             change(f"policy {policy}: {'create' if have is None else 'update'}", client.sys.create_or_update_acl_policy,
                    name=policy, policy=text)
@@ -157,10 +164,9 @@ def converge(module: AnsibleModule, client: Any) -> list[str]:
         want = {"token_policies": sorted(role["policies"]), "token_ttl": role.get("token_ttl", "1h"),
                 "token_max_ttl": role.get("token_max_ttl", "4h"), "secret_id_ttl": role.get("secret_id_ttl", "0"),
                 "bind_secret_id": True}
-        try:
-            have = client.auth.approle.read_role(role["role"], mount_point=mount)["data"]
-        except Exception:
-            have = None
+        found = read_or_none(name, f"approle {role['role']}", client.auth.approle.read_role, role["role"],
+                             mount_point=mount)
+        have = found["data"] if found else None
         if have is None or sorted(have.get("token_policies") or []) != want["token_policies"]:
             change(f"approle {role['role']}: {'create' if have is None else 'update policies'}",
                    client.auth.approle.create_or_update_approle, role_name=role["role"], mount_point=mount, **want)
@@ -185,17 +191,13 @@ def _option(key: str, value: Any) -> str:
 
 
 def _secret_still_works(client: Any, path: str, mount: str) -> bool:
+    """Whether the role ID and secret ID kept at `path` still log in."""
     try:
         with open(path, encoding="utf-8") as fh:
             kept = json.load(fh)
-        import hvac
-
-        probe = hvac.Client(url=client.url, verify=client.session.verify, timeout=10)
-        probe.auth.approle.login(role_id=kept["role_id"], secret_id=kept["secret_id"], mount_point=mount)
-        probe.auth.token.revoke_self()
-        return True
-    except Exception:
-        return False
+        return approle_works(client.url, client.session.verify, kept["role_id"], kept["secret_id"], mount)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False  # missing or unreadable: a new secret ID is written
 
 
 def main() -> None:

@@ -68,7 +68,15 @@ chain:
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.vault import CONNECTION_ARGS, HAS_HVAC, HVAC_IMPORT_ERROR, VaultError, call, connect
+from ansible.module_utils.vault import (
+    CONNECTION_ARGS,
+    HAS_HVAC,
+    HVAC_IMPORT_ERROR,
+    VaultError,
+    call,
+    connect,
+    read_or_none,
+)
 
 try:
     from cryptography import x509
@@ -99,23 +107,14 @@ class Converger:
         if not self.check:
             call(self.name, line, fn, *args, **kwargs)
 
-    def adapter(self, method: str, path: str, **data: Any) -> Any:
-        return call(self.name, f"{method} {path}", getattr(self.client.adapter, method), f"/v1/{path}", **data)
-
     def read(self, path: str) -> dict[str, Any] | None:
-        try:
-            result = self.client.adapter.get(f"/v1/{path}")
-        except Exception as exc:  # a missing path is a 404, which hvac raises as InvalidPath
-            if type(exc).__name__ in ("InvalidPath", "UnsupportedOperation"):
-                return None
-            raise VaultError(self.name, path, str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+        result = read_or_none(self.name, path, self.client.adapter.get, f"/v1/{path}")
         return (result or {}).get("data") if isinstance(result, dict) else None
 
     def ca_cert(self, mount: str) -> str:
-        try:
-            resp = self.client.adapter.get(f"/v1/{mount}/cert/ca", raise_exception=False)
-        except Exception:
-            return ""
+        """The mount's CA certificate (PEM), or '' while it has none (or the mount does not exist yet)."""
+        resp = call(self.name, f"{mount}/cert/ca", self.client.adapter.get, f"/v1/{mount}/cert/ca",
+                    raise_exception=False)
         data = resp.json().get("data", {}) if hasattr(resp, "json") else (resp or {}).get("data", {})
         return (data or {}).get("certificate", "") or ""
 

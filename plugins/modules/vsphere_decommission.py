@@ -13,7 +13,8 @@ description:
   - Refuses, before changing anything, when a host or a datastore of those rooms still holds a VM or a
     template; the message names each host or datastore and its VMs.
   - Otherwise puts each host into maintenance mode, removes each of the rooms' datastores through a
-    connected host that mounts it (HostDatastoreSystem.RemoveDatastore), then disconnects each host.
+    connected host that mounts it (HostDatastoreSystem.RemoveDatastore), then disconnects each host; every
+    call names its object by the id read in that one pass, so nothing is looked up again.
   - Idempotent; what is already done is reported, not repeated. Check mode reports the steps as a diff.
 extends_documentation_fragment: [vsphere]
 options:
@@ -61,6 +62,7 @@ from ansible.module_utils.vsphere import (
     CONNECTION_ARGS,
     HAS_PYVMOMI,
     PYVMOMI_IMPORT_ERROR,
+    Inventory,
     VSphereError,
     collect,
     connect,
@@ -92,9 +94,9 @@ def main() -> None:
     try:
         si = connect(ep)
         try:
-            register = build(collect(si, ep), vcenter={"name": ep.name}, rooms=p["rooms"], inventory_hosts={},
-                             systems={})
-            result = decommission(module, si, ep, register, targets, p["task_timeout"])
+            raw = collect(si, ep)
+            register = build(raw, vcenter={"name": ep.name}, rooms=p["rooms"], inventory_hosts={}, systems={})
+            result = decommission(module, si, ep, register, Inventory(raw), targets, p["task_timeout"])
         finally:
             disconnect(si)
     except VSphereError as exc:
@@ -102,8 +104,8 @@ def main() -> None:
     module.exit_json(**result)
 
 
-def decommission(module: AnsibleModule, si: Any, ep: Any, register: dict[str, Any], targets: set[str],
-                 task_timeout: float) -> dict[str, Any]:
+def decommission(module: AnsibleModule, si: Any, ep: Any, register: dict[str, Any], inv: Inventory,
+                 targets: set[str], task_timeout: float) -> dict[str, Any]:
     hosts = [h for h in register["hosts"] if h["room"] in targets]
     stores = [d for d in register["datastores"] if d["room"] in targets]
     unknown = sorted(targets - {h["room"] for h in register["hosts"]} - {d["room"] for d in stores})
@@ -141,16 +143,16 @@ def decommission(module: AnsibleModule, si: Any, ep: Any, register: dict[str, An
         by_name = {h["name"]: h for h in register["hosts"]}
         for h in host_out:
             if "enter maintenance mode" in h["steps"]:
-                enter_maintenance(si, ep, h["name"], task_timeout)
+                enter_maintenance(si, ep, inv.host_by_name[h["name"]], h["name"], task_timeout)
         for d in store_out:
             via = next((n for n in d["hosts"] if by_name.get(n, {}).get("connection_state") == "connected"), None)
             if via is None:
                 raise VSphereError(d["name"], "hosts", "no connected host mounts the datastore; reconnect one of "
                                                        f"{', '.join(d['hosts']) or 'its hosts'} to remove it")
-            remove_datastore(si, ep, via, d["name"])
+            remove_datastore(si, ep, inv.host_by_name[via], inv.ds_by_name[d["name"]], d["name"])
         for h in host_out:
             if "disconnect" in h["steps"]:
-                disconnect_host(si, ep, h["name"], task_timeout)
+                disconnect_host(si, ep, inv.host_by_name[h["name"]], h["name"], task_timeout)
     for h in host_out:
         h["after"] = {"connection_state": "disconnected" if h["before"]["connection_state"] == "connected"
                       else h["before"]["connection_state"],

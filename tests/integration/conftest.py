@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
-from vcsim_fixtures import LAB_STATE, ROOT, VENV_BIN
+from vcsim_fixtures import LAB_STATE, labctl
 
 
 @pytest.fixture(scope="session")
@@ -16,19 +15,12 @@ def lab_vcenter() -> dict:
 
     Yields the plan the running simulator was built from (lab/vcsim/seed.py's expansion of topology.yml).
     """
-    for action in ("reset", "up"):
-        proc = subprocess.run([str(VENV_BIN / "python"), str(ROOT / "lab" / "labctl.py"), action, "--only",
-                               "vc-central"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              timeout=1200)
-        if proc.returncode != 0:
-            pytest.fail(f"labctl {action} --only vc-central failed:\n{proc.stdout}", pytrace=False)
+    labctl("reset", "--only", "vc-central")
+    labctl("up", "--only", "vc-central")
     yield json.loads((LAB_STATE / "data" / "vc-central" / "plan.json").read_text())
 
 
 @pytest.fixture(scope="session")
 def lab_bmcs() -> None:
     """The lab's Redfish BMCs (lab/sushy), up for the whole session; they stay up afterwards."""
-    proc = subprocess.run([str(VENV_BIN / "python"), str(ROOT / "lab" / "labctl.py"), "up", "--only", "sushy"],
-                          cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
-    if proc.returncode != 0:
-        pytest.fail(f"labctl up --only sushy failed:\n{proc.stdout}", pytrace=False)
+    labctl("up", "--only", "sushy")

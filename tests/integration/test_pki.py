@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import subprocess
 
 import hvac
 import pytest
@@ -13,16 +12,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from vcsim_fixtures import LAB_STATE, ROOT, VENV_BIN, run_playbook
+from vcsim_fixtures import LAB_STATE, labctl, run_playbook
 
 URL = "https://127.0.0.1:18200"
 DOMAIN = "operators.city.jinbao.example"
-
-
-def labctl(*args: str) -> None:
-    proc = subprocess.run([str(VENV_BIN / "python"), str(ROOT / "lab" / "labctl.py"), *args], cwd=ROOT,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout
 
 
 @pytest.fixture(scope="module")

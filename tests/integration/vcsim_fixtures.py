@@ -40,6 +40,16 @@ def run_playbook(playbook: str, *args: str, timeout: float = 1200) -> PlaybookRu
     return PlaybookRun(proc.returncode, proc.stdout)
 
 
+def labctl(*args: str, timeout: float = 1200) -> None:
+    """lab/labctl.py with these arguments; the test fails with labctl's own output when it does."""
+    proc = subprocess.run([str(VENV_BIN / "python"), str(ROOT / "lab" / "labctl.py"), *args], cwd=ROOT,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        import pytest
+
+        pytest.fail(f"labctl {' '.join(args)} failed:\n{proc.stdout}", pytrace=False)
+
+
 def load_module_utils(name: str):
     """plugins/module_utils/<name>.py imported as jinbao_<name>, for tests that call it without Ansible."""
     qualified = f"jinbao_{name}"
