@@ -12,6 +12,7 @@ Callers then fail closed: nothing is issued or changed when connect() raises.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 try:
@@ -46,6 +47,40 @@ CONNECTION_ARGS: dict[str, dict[str, Any]] = {
 
 def connect(name: str, url: str, token: str, ca_file: str | None = None, timeout: float = 30.0) -> Any:
     """An authenticated hvac client for an unsealed Vault, or VaultError naming what to fix."""
+    client = open_unsealed(name, url, ca_file, timeout, token=token)
+    try:
+        client.auth.token.lookup_self()
+    except (hvac.exceptions.Forbidden, hvac.exceptions.Unauthorized) as exc:
+        raise VaultError(name, "vault_token", f"the token was refused ({_reason(exc)})") from None
+    return client
+
+
+def connect_approle(name: str, url: str, approle_file: str, ca_file: str | None = None, timeout: float = 30.0,
+                    mount: str = "approle") -> Any:
+    """A client logged in with the AppRole whose role_id and secret_id pki.yml keeps in `approle_file` (JSON,
+    mode 0600). The secret ID is read here, so it never travels through module arguments or task output."""
+    try:
+        with open(approle_file, encoding="utf-8") as fh:
+            creds = json.load(fh)
+        role_id, secret_id = str(creds["role_id"]), str(creds["secret_id"])
+    except OSError as exc:
+        raise VaultError(name, "vault_approle_file", f"cannot read {approle_file} ({exc.strerror}); "
+                                                     "pki.yml writes it") from None
+    except (ValueError, KeyError, TypeError):
+        raise VaultError(name, "vault_approle_file", f"{approle_file} is not JSON with role_id and secret_id; "
+                                                     "run pki.yml to write it again") from None
+    client = open_unsealed(name, url, ca_file, timeout)
+    try:
+        client.auth.approle.login(role_id=role_id, secret_id=secret_id, mount_point=mount)
+    except (hvac.exceptions.Forbidden, hvac.exceptions.Unauthorized, hvac.exceptions.InvalidRequest) as exc:
+        raise VaultError(name, "vault_approle_file", f"the AppRole in {approle_file} was refused "
+                                                     f"({_reason(exc)}); run pki.yml to renew it") from None
+    return client
+
+
+def open_unsealed(name: str, url: str, ca_file: str | None = None, timeout: float = 30.0,
+                  token: str | None = None) -> Any:
+    """An hvac client (with `token`, or none: for public PKI reads) once Vault answers, initialised and unsealed."""
     if not HAS_HVAC:
         raise VaultError(name, "controller", f"the hvac library is missing ({HVAC_IMPORT_ERROR}); run `make deps`")
     client = hvac.Client(url=url, token=token, verify=ca_file or True, timeout=timeout)
@@ -65,10 +100,6 @@ def connect(name: str, url: str, token: str, ca_file: str | None = None, timeout
     if status.get("sealed"):
         raise VaultError(name, "sealed", f"Vault at {url} is sealed; unseal it first (the lab: make lab-up). "
                                          "Nothing was read or written")
-    try:
-        client.auth.token.lookup_self()
-    except (hvac.exceptions.Forbidden, hvac.exceptions.Unauthorized) as exc:
-        raise VaultError(name, "vault_token", f"the token was refused ({_reason(exc)})") from None
     return client
 
 
@@ -115,3 +146,18 @@ def _reason(exc: BaseException) -> str:
         return "; ".join(str(e) for e in errors)
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0][:300]
+
+
+def issuing_ca(name: str, client: Any, mount: str) -> tuple[str, str]:
+    """The PEM certificate and the PEM CRL of the CA at `mount` (both public, unauthenticated reads)."""
+    try:
+        ca = call(name, f"{mount}/ca/pem", client.secrets.pki.read_ca_certificate, mount_point=mount)
+        crl = call(name, f"{mount}/crl/pem", client.secrets.pki.read_crl, mount_point=mount)
+    except VaultError as exc:  # an unmounted path answers 'permission denied' to a caller without a token
+        raise VaultError(name, exc.field, f"cannot read the issuing CA's certificate and CRL ({exc.message}); "
+                                          "has pki.yml built the PKI?") from None
+    if "BEGIN CERTIFICATE" not in ca:
+        raise VaultError(name, f"{mount}/ca/pem", f"no CA certificate at {mount}; has pki.yml built the PKI?")
+    if "BEGIN X509 CRL" not in crl:
+        raise VaultError(name, f"{mount}/crl/pem", f"no CRL at {mount}; has pki.yml built the PKI?")
+    return ca, crl

@@ -39,14 +39,10 @@ row:
   returned: always
 """
 
-import csv
-import io
-import os
-import tempfile
-
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.pki import REGISTER_TAIL, PkiError, read_register, write_register
 
-COLUMNS = ("operator", "serial", "not_before", "not_after", "revoked_at")
+COLUMNS = ("operator", *REGISTER_TAIL)
 
 
 def main() -> None:
@@ -62,32 +58,16 @@ def main() -> None:
         supports_check_mode=True,
     )
     p = module.params
-    rows: dict[str, dict[str, str]] = {}
     try:
-        with open(p["path"], encoding="utf-8", newline="") as fh:
-            reader = csv.DictReader(fh)
-            if reader.fieldnames and tuple(reader.fieldnames) != COLUMNS:
-                module.fail_json(msg=f"{p['path']}: columns: expected {', '.join(COLUMNS)}, found "
-                                     f"{', '.join(reader.fieldnames)}; fix or move the file")
-            rows = {r["serial"]: r for r in reader}
-    except FileNotFoundError:
-        pass
+        rows = read_register(p["path"], "operator")
+    except PkiError as exc:
+        module.fail_json(msg=str(exc))
     old = rows.get(p["serial"]) or {}
     row = {k: (p[k] if p.get(k) is not None else old.get(k, "")) or "" for k in COLUMNS}
     changed = row != old
     if changed and not module.check_mode:
         rows[p["serial"]] = row
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(sorted(rows.values(), key=lambda r: (r["operator"], r["not_before"], r["serial"])))
-        directory = os.path.dirname(os.path.abspath(p["path"]))
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".register-", dir=directory)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(out.getvalue())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, p["path"])
+        write_register(p["path"], "operator", rows)
     module.exit_json(changed=changed, row=row, diff={"before": old, "after": row} if changed else {})
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from vcsim_fixtures import LAB_STATE, labctl
+from vcsim_fixtures import LAB_STATE, labctl, run_playbook
 
 
 @pytest.fixture(scope="session")
@@ -24,3 +24,14 @@ def lab_vcenter() -> dict:
 def lab_bmcs() -> None:
     """The lab's Redfish BMCs (lab/sushy), up for the whole session; they stay up afterwards."""
     labctl("up", "--only", "sushy")
+
+
+@pytest.fixture(scope="module")
+def lab_operator() -> str:
+    """The lab's Vault with its PKI built, and lab-operator (the lab's default operator, authorised for every
+    changing playbook) holding a valid certificate from it: what a cert-gated playbook needs to start."""
+    labctl("up", "--only", "openbao")
+    for playbook, args in (("pki.yml", ()), ("operator_onboard.yml", ("-e", "operator=lab-operator"))):
+        run = run_playbook(playbook, *args)
+        assert run.returncode == 0, run.output[-3000:]
+    return "lab-operator"

@@ -18,6 +18,9 @@ sys.path.insert(0, str(ROOT / "lab"))
 sys.path.insert(0, str(ROOT / "lab" / "vcsim"))
 import service
 
+# The playbooks here are cert-gated: they start only for lab-operator with a valid certificate.
+pytestmark = pytest.mark.usefixtures("lab_operator")
+
 vsphere = load_module_utils("vsphere")
 
 PORT = 18643

@@ -20,6 +20,9 @@ from vcsim_fixtures import ROOT, VENV_BIN, load_module_utils, run_playbook
 sys.path.insert(0, str(ROOT / "lab" / "vcsim"))
 import service
 
+# The playbooks here are cert-gated: they start only for lab-operator with a valid certificate.
+pytestmark = pytest.mark.usefixtures("lab_operator")
+
 ledger_utils = load_module_utils("ledger")
 PORT = 18644
 BRANCH_ROOMS = {"branch-north", "branch-south", "branch-east"}

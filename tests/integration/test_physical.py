@@ -12,6 +12,9 @@ import pytest
 import yaml
 from vcsim_fixtures import LAB_STATE, ROOT, run_playbook
 
+# The playbooks here are cert-gated: they start only for lab-operator with a valid certificate.
+pytestmark = pytest.mark.usefixtures("lab_operator")
+
 BMCS = {"db-north-01": ("bmc-db-north-01", 18701), "db-south-01": ("bmc-db-south-01", 18702)}
 
 

@@ -12,7 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from vcsim_fixtures import LAB_STATE, labctl, run_playbook
+from vcsim_fixtures import LAB_STATE, ROOT, labctl, run_playbook
 
 URL = "https://127.0.0.1:18200"
 DOMAIN = "operators.city.jinbao.example"
@@ -186,9 +186,10 @@ def test_operator_onboarding_keeps_the_key_home_is_idempotent_and_renews_when_du
     assert bad.returncode != 0 and "operator: Bad_ID is not an operator ID" in bad.output
 
 
-def test_offboarding_revokes_every_certificate_and_the_crl_proves_it(vault, tmp_path):
+def test_offboarding_revokes_every_certificate_and_the_crl_proves_it(vault, lab_operator, tmp_path):
     args = ["-e", "operator=op-0200", "-e", f"jinbao_pki_dir={tmp_path / 'keys'}",
-            "-e", f"jinbao_reports_dir={tmp_path / 'reports'}"]
+            "-e", f"jinbao_reports_dir={tmp_path / 'reports'}",
+            "-e", f"jinbao_operator_pki_dir={ROOT / '.pki' / 'operators'}"]  # who offboards: lab-operator
     for extra in ([], ["-e", "pki_operator_renew_fraction=1.01"]):  # two certificates for op-0200
         run = run_playbook("operator_onboard.yml", *args, *extra)
         assert run.returncode == 0, run.output[-3000:]
