@@ -23,7 +23,7 @@ export PYTHONDONTWRITEBYTECODE :=
 PYTEST := run_pytest() { $(BIN)/python -m pytest "$$@" $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] || return $$rc; }; }; run_pytest
 
 .PHONY: help deps demo test lab-up lab-down lab-reset lab-status lab-build validate lint syntax unit integration e2e \
-        bench bench-discover bench-controller bench-migrate clean
+        bench bench-discover bench-controller bench-migrate bench-pki clean
 
 help:
 	@echo "make demo      lab-up, then the whole consolidation (playbooks/site.yml) on the lab facility"
@@ -105,13 +105,16 @@ test: lint validate unit integration e2e
 	@echo "make test: all green"
 
 # --- benchmarks ---------------------------------------------------------------------------------
-bench: bench-discover bench-migrate bench-controller
+bench: bench-discover bench-migrate bench-controller bench-pki
 
 bench-discover: lab-build
 	@$(BIN)/python bench/discover/run.py
 
 bench-migrate: lab-build
 	@$(BIN)/python bench/migrate/run.py
+
+bench-pki: lab-build
+	@$(BIN)/python bench/pki/run.py
 
 bench-controller: deps
 	@$(BIN)/python bench/controller/run.py

@@ -281,3 +281,64 @@ def gate(operator: str, playbook: str, chain: list[x509.Certificate], key, issui
                                                   f"{', '.join(allowed) or 'nothing'})")
     return {"operator": operator, "cn": cn, "serial": serial, "not_after": iso(cert.not_valid_after_utc),
             "issuer": cert.issuer.rfc4514_string(), "playbook": playbook}
+
+
+# --- the report ---------------------------------------------------------------------------------------------
+def status(chain: list[x509.Certificate], crl: x509.CertificateRevocationList,
+           registers: dict[str, list[dict[str, str]]], window_days: int, now: datetime | None = None) -> dict:
+    """The PKI as an auditor reads it: the CA chain, every register's certificates issued and revoked (each
+    revocation checked against the CA's CRL), and the live certificates that expire within `window_days`."""
+    now = now or utcnow()
+    in_crl = revoked_serials(crl)
+    cas = [{"subject": c.subject.rfc4514_string(), "issuer": c.issuer.rfc4514_string(), "serial": serial_hex(c),
+            "not_after": iso(c.not_valid_after_utc), "key": _key_text(c)} for c in chain]
+    summary, revoked, expiring = [], [], []
+    for kind, rows in sorted(registers.items()):
+        subject = "operator" if kind == "operators" else "service"
+        live = expired = 0
+        for row in rows:
+            not_after = datetime.strptime(row["not_after"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=now.tzinfo)
+            if row["revoked_at"]:
+                revoked.append({"register": kind, "subject": row[subject], "serial": row["serial"],
+                                "revoked_at": row["revoked_at"], "in_crl": row["serial"] in in_crl
+                                or not_after < now})  # an expired certificate leaves the CRL on tidy
+            elif not_after < now:
+                expired += 1
+            else:
+                live += 1
+                if (not_after - now).total_seconds() < window_days * 86400:
+                    expiring.append({"register": kind, "subject": row[subject], "serial": row["serial"],
+                                     "not_after": row["not_after"]})
+        summary.append({"register": kind, "issued": len(rows), "valid": live, "expired": expired,
+                        "revoked": sum(1 for r in rows if r["revoked_at"])})
+    return {"chain": cas, "registers": summary, "revoked": revoked,
+            "expiring": sorted(expiring, key=lambda e: e["not_after"]), "window_days": window_days,
+            "crl": {"entries": len(in_crl), "this_update": iso(crl.last_update_utc),
+                    "next_update": iso(crl.next_update_utc) if crl.next_update_utc else ""}}
+
+
+def _key_text(cert: x509.Certificate) -> str:
+    key = cert.public_key()
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return f"EC {key.curve.name}"
+    if isinstance(key, rsa.RSAPublicKey):
+        return f"RSA {key.key_size}"
+    return type(key).__name__
+
+
+def tables(state: dict) -> list[dict]:
+    """The PKI section of the consolidation report, as the report's plain tables."""
+    return [
+        {"title": "PKI: CA chain (issuing CA first)", "columns": ["CA", "issued by", "key", "serial", "valid until"],
+         "rows": [[c["subject"], c["issuer"], c["key"], c["serial"], c["not_after"]] for c in state["chain"]]},
+        {"title": "PKI: certificates issued and revoked",
+         "columns": ["register", "issued", "valid now", "expired", "revoked"],
+         "rows": [[r["register"], r["issued"], r["valid"], r["expired"], r["revoked"]] for r in state["registers"]]},
+        {"title": f"PKI: revocations (CRL of {state['crl']['this_update']}: {state['crl']['entries']} entries)",
+         "columns": ["register", "subject", "serial", "revoked at", "in the CRL"],
+         "rows": [[r["register"], r["subject"], r["serial"], r["revoked_at"], "yes" if r["in_crl"] else "NO"]
+                  for r in state["revoked"]]},
+        {"title": f"PKI: valid certificates expiring within {state['window_days']} days",
+         "columns": ["register", "subject", "serial", "valid until"],
+         "rows": [[e["register"], e["subject"], e["serial"], e["not_after"]] for e in state["expiring"]]},
+    ]

@@ -11,6 +11,7 @@ import json
 import re
 import subprocess
 import sys
+import uuid
 
 import pytest
 
@@ -28,24 +29,45 @@ def labctl(*args: str) -> None:
 
 @pytest.fixture(scope="module")
 def lab():
-    labctl("reset", "--only", "vc-central")  # a fresh, unconsolidated lab vCenter
-    labctl("up")
-    yield
+    """The whole lab, with a fresh, unconsolidated lab vCenter whose password is the canary (seeded into the
+    lab's secret file, so every playbook reads it as the real one); the lab's own password is put back after."""
+    secret = ROOT / ".lab" / "secrets" / "vcenter.password"
     labctl("reset", "--only", "vc-central")
-    labctl("up", "--only", "vc-central")
+    kept = secret.read_text() if secret.exists() else None
+    secret.parent.mkdir(parents=True, exist_ok=True)
+    secret.write_text(CANARY)
+    secret.chmod(0o600)
+    try:
+        labctl("up")
+        yield
+    finally:
+        if kept is None:
+            secret.unlink()
+        else:
+            secret.write_text(kept)
+        labctl("reset", "--only", "vc-central")
+        labctl("up", "--only", "vc-central")
 
 
-def run_site(reports) -> tuple[subprocess.CompletedProcess, dict[str, dict[str, int]]]:
+# A canary secret: the lab vCenter's password for this test; no output or artefact of the runs may contain it
+# (nor any of the lab's other secrets: see secrets_never_shown).
+CANARY = f"jinbao-canary-{uuid.uuid4().hex}"
+
+
+def run_site(reports, *extra: str) -> tuple[subprocess.CompletedProcess, dict[str, dict[str, int]]]:
     proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), "playbooks/site.yml", "-e",
-                           f"jinbao_reports_dir={reports}"], cwd=ROOT, capture_output=True, text=True, timeout=3600)
+                           f"jinbao_reports_dir={reports}", *extra],
+                          cwd=ROOT, capture_output=True, text=True, timeout=3600)
     recap = {m["host"]: {k: int(m[k]) for k in ("ok", "changed", "unreachable", "failed")}
              for m in RECAP.finditer(proc.stdout)}
     return proc, recap
 
 
 def files(reports):
+    """The report files, but for the audit records (append-only: every run adds its lines)."""
     return {str(p.relative_to(reports)): (p.stat().st_mtime_ns, p.read_bytes())
-            for p in sorted(reports.rglob("*")) if p.is_file() and not p.name.endswith(".lock")}
+            for p in sorted(reports.rglob("*"))
+            if p.is_file() and not p.name.endswith(".lock") and p.relative_to(reports).parts[0] != "audit"}
 
 
 def test_site_consolidates_the_lab_and_a_second_run_changes_nothing(lab, tmp_path):
@@ -65,9 +87,38 @@ def test_site_consolidates_the_lab_and_a_second_run_changes_nothing(lab, tmp_pat
     assert "reports/consolidation.md" in first.stdout or f"{reports}/consolidation.md" in first.stdout
     before = files(reports)
 
-    second, recap2 = run_site(reports)
+    second, recap2 = run_site(reports, "-vvv")  # verbose: module arguments are printed, secrets must not be
     assert second.returncode == 0, second.stdout[-5000:] + second.stderr[-3000:]
     changed = {host: r["changed"] for host, r in recap2.items() if r["changed"]}
     assert changed == {}, f"a second run of site.yml changed something: {changed}"
     assert "Traceback" not in second.stdout + second.stderr
     assert files(reports) == before, "a second run of site.yml rewrote a report file"
+    gate = [json.loads(line) for line in (reports / "audit" / "gate.jsonl").read_text().splitlines()]
+    assert {g["playbook"] for g in gate} == {"service_certs", "migrate", "physical", "decommission"}
+    assert all(g["result"] == "granted" and g["cn"] == "lab-operator.operators.city.jinbao.example" for g in gate)
+    report = (reports / "consolidation.md").read_text()
+    assert "## PKI: CA chain (issuing CA first)" in report and "CN=jinbao city issuing CA" in report
+    secrets_never_shown(reports, first, second)
+
+
+def secrets_never_shown(reports, *runs: subprocess.CompletedProcess) -> None:
+    """No secret in any output or artefact: the canary, Vault's root token and AppRole secret IDs, the BMC
+    password, and every private key the runs used or made (operators' and services')."""
+    lab = ROOT / ".lab"
+    secrets = {"canary vCenter password": CANARY,
+               "Vault root token": json.loads((lab / "secrets" / "openbao-init.json").read_text())["root_token"],
+               "BMC password": (lab / "secrets" / "bmc.password").read_text().strip()}
+    for name in ("vault-automation", "vault-pki-officer"):
+        secrets[f"{name} secret ID"] = json.loads((lab / "secrets" / f"{name}.json").read_text())["secret_id"]
+    for key in [*(ROOT / ".pki").rglob("*.key")]:
+        body = "".join(key.read_text().splitlines()[1:-1])
+        secrets[f"private key {key.name}"] = body[20:80]  # a stretch of the key's base64, line breaks removed
+    artefacts = {"output": "\n".join(r.stdout + r.stderr for r in runs)}
+    for folder in (reports, lab / "log", lab / "data" / "vault-01" / "audit", ROOT / ".cache" / "facts"):
+        for path in folder.rglob("*"):
+            if path.is_file():
+                artefacts[str(path)] = path.read_text(errors="replace")
+    assert len(secrets) >= 10 and len(artefacts) > 20
+    leaks = [f"{what} in {where}" for what, value in secrets.items() for where, text in artefacts.items()
+             if value and value in text.replace("\n", "")]
+    assert leaks == [], leaks

@@ -171,8 +171,29 @@ def test_the_register_refuses_a_file_with_other_columns(tmp_path):
 def test_service_requests_put_the_cn_first_in_the_sans():
     from conftest import load_plugin_module
 
-    filters = load_plugin_module("plugins/filter/pki_requests.py", "pki_requests")
+    filters = load_plugin_module("plugins/filter/pki_filters.py", "pki_filters")
     out = filters.service_cert_requests([{"name": "prometheus", "dns_sans": ["localhost"], "ip_sans": ["127.0.0.1"]}],
                                         "svc.example")
     assert out == [{"name": "prometheus", "common_name": "prometheus.svc.example",
                     "dns_sans": ["prometheus.svc.example", "localhost"], "ip_sans": ["127.0.0.1"]}]
+
+
+def test_the_report_section_counts_issued_revoked_and_expiring_and_checks_the_crl(city):
+    alive, _ = leaf(city)
+    gone, _ = leaf(city)
+    lost, _ = leaf(city)  # revoked in the register but missing from the CRL: the report must say NO
+
+    def row(cert, who, revoked_at="", not_after=None):
+        return {"operator": who, "serial": pki.serial_hex(cert), "not_before": pki.iso(cert.not_valid_before_utc),
+                "not_after": not_after or pki.iso(cert.not_valid_after_utc), "revoked_at": revoked_at}
+
+    registers = {"operators": [row(alive, "alice"), row(gone, "bob", "2026-11-28T11:00:00Z"),
+                               row(lost, "carol", "2026-11-28T11:00:00Z"),
+                               row(alive, "dave", not_after="2026-11-01T00:00:00Z")]}
+    state = pki.status([city[0]], crl(city, revoked=[gone]), registers, window_days=7, now=NOW)
+    assert state["registers"] == [{"register": "operators", "issued": 4, "valid": 1, "expired": 1, "revoked": 2}]
+    assert {r["subject"]: r["in_crl"] for r in state["revoked"]} == {"bob": True, "carol": False}
+    assert [e["subject"] for e in state["expiring"]] == ["alice"]  # 71 hours left, inside 7 days
+    titles = [t["title"] for t in pki.tables(state)]
+    assert titles[0] == "PKI: CA chain (issuing CA first)" and "1 entries" in titles[2]
+    assert ["operators", "carol", pki.serial_hex(lost), "2026-11-28T11:00:00Z", "NO"] in pki.tables(state)[2]["rows"]

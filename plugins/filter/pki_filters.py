@@ -1,8 +1,17 @@
-"""Filters for the PKI roles (pure data, unit-tested without the lab)."""
+"""Filters for the PKI roles and the report's PKI section (pure data, unit-tested without the lab)."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 from ansible.errors import AnsibleFilterError
+
+_UTILS = str(Path(__file__).resolve().parent.parent / "module_utils")
+if _UTILS not in sys.path:
+    sys.path.insert(0, _UTILS)
+
+import pki  # noqa: E402  (module_utils, loaded by path on the controller)
 
 
 def service_cert_requests(services: list[dict], domain: str) -> list[dict]:
@@ -19,6 +28,11 @@ def service_cert_requests(services: list[dict], domain: str) -> list[dict]:
     return out
 
 
+def pki_tables(state: dict) -> list[dict]:
+    """The report's PKI section as tables; see module_utils/pki.tables. Empty when there is no PKI state."""
+    return pki.tables(state) if state else []
+
+
 class FilterModule:
     def filters(self):
-        return {"service_cert_requests": service_cert_requests}
+        return {"service_cert_requests": service_cert_requests, "pki_tables": pki_tables}

@@ -1,0 +1,82 @@
+#!/usr/bin/python
+"""The PKI as an auditor reads it: CA chain, certificates issued and revoked, upcoming expiries."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: pki_status
+short_description: Read the CA chain and CRL from Vault and the certificate registers, for the report
+description:
+  - Reads the issuing CA's chain and CRL from Vault's public endpoints (no token), and the registers
+    (reports/pki/operators.csv, services.csv).
+  - Returns the chain, per register the certificates issued, valid, expired and revoked, each revocation
+    checked against the CRL, and the valid certificates that expire within I(window_days).
+  - Reads only; a missing register counts as empty. A sealed or unreachable Vault fails with one line.
+options:
+  name: {description: Inventory name of the Vault (used in messages)., type: str, required: true}
+  url: {description: Vault address (https://host:port)., type: str, required: true}
+  ca_file: {description: CA bundle that signs the Vault's certificate., type: path}
+  timeout: {description: Seconds to wait for each answer., type: float, default: 30}
+  mount: {description: The issuing CA's PKI mount., type: str, default: pki-city}
+  registers: {description: Register name (operators or services) to its CSV path., type: dict, required: true}
+  window_days: {description: Report valid certificates expiring within this many days., type: int, default: 14}
+requirements: [hvac, cryptography]
+author: jinbao-dc
+"""
+
+EXAMPLES = r"""
+- name: Read the PKI for the report
+  pki_status:
+    name: vault-01
+    url: https://127.0.0.1:18200
+    ca_file: .lab/pki/ca.crt
+    registers: {operators: reports/pki/operators.csv, services: reports/pki/services.csv}
+"""
+
+RETURN = r"""
+pki:
+  description: chain, registers, revoked, expiring, window_days and crl (entries, this_update, next_update).
+  type: dict
+  returned: success
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.pki import CRYPTOGRAPHY_IMPORT_ERROR, HAS_CRYPTOGRAPHY, PkiError, read_register, status
+from ansible.module_utils.vault import VaultError, call, issuing_ca, open_unsealed
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "name": {"type": "str", "required": True},
+            "url": {"type": "str", "required": True},
+            "ca_file": {"type": "path"},
+            "timeout": {"type": "float", "default": 30.0},
+            "mount": {"type": "str", "default": "pki-city"},
+            "registers": {"type": "dict", "required": True},
+            "window_days": {"type": "int", "default": 14},
+        },
+        supports_check_mode=True,
+    )
+    if not HAS_CRYPTOGRAPHY:
+        module.fail_json(msg=missing_required_lib("cryptography"), exception=str(CRYPTOGRAPHY_IMPORT_ERROR))
+    from cryptography import x509
+
+    p = module.params
+    try:
+        client = open_unsealed(p["name"], p["url"], p["ca_file"], p["timeout"])
+        ca_pem, crl_pem = issuing_ca(p["name"], client, p["mount"])
+        chain_pem = call(p["name"], f"{p['mount']}/ca_chain", client.secrets.pki.read_ca_certificate_chain,
+                         mount_point=p["mount"])
+        registers = {kind: list(read_register(path, "operator" if kind == "operators" else "service").values())
+                     for kind, path in p["registers"].items()}
+    except (VaultError, PkiError) as exc:
+        module.fail_json(msg=str(exc))
+    chain = x509.load_pem_x509_certificates((chain_pem if "BEGIN" in chain_pem else ca_pem).encode())
+    state = status(chain, x509.load_pem_x509_crl(crl_pem.encode()), registers, p["window_days"])
+    module.exit_json(changed=False, pki=state)
+
+
+if __name__ == "__main__":
+    main()
