@@ -43,11 +43,16 @@ $(STAMPS)/apt: lab/packages.apt
 	fi
 	@mkdir -p $(STAMPS) && touch $@
 
-$(STAMPS)/venv: requirements.txt requirements-dev.txt $(STAMPS)/apt
+LAB_REQUIREMENTS := lab/fakenos/requirements.txt lab/fakeswitch/requirements.txt
+
+$(STAMPS)/venv: requirements.txt requirements-dev.txt $(LAB_REQUIREMENTS) lab/fakeswitch/requirements-nodeps.txt $(STAMPS)/apt
 	@test -x $(BIN)/python || /usr/bin/python3 -m venv $(VENV)
-	@echo "Installing Python packages into .venv (pinned in requirements*.txt)"
+	@echo "Installing Python packages into .venv (pinned in requirements*.txt and the lab's)"
 	@$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
-	@$(BIN)/python -m pip install -q --no-compile --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	@$(BIN)/python -m pip install -q --no-compile --disable-pip-version-check -r requirements.txt -r requirements-dev.txt \
+	  $(addprefix -r ,$(LAB_REQUIREMENTS))
+	@# fake-switches declares Twisted<17, which does not build on Python 3.11; its real needs are above.
+	@$(BIN)/python -m pip install -q --no-compile --disable-pip-version-check --no-deps -r lab/fakeswitch/requirements-nodeps.txt
 	@mkdir -p $(ROOT)/.cache/collections $(ROOT)/.cache/facts
 	@touch $@
 

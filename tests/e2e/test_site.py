@@ -32,7 +32,7 @@ def lab():
     """The whole lab, with a fresh, unconsolidated lab vCenter whose password is the canary (seeded into the
     lab's secret file, so every playbook reads it as the real one); the lab's own password is put back after."""
     secret = ROOT / ".lab" / "secrets" / "vcenter.password"
-    labctl("reset", "--only", "vc-central")
+    labctl("reset", "--only", "vc-central", "fakeswitch")  # the facility as found: VMs and switches
     kept = secret.read_text() if secret.exists() else None
     secret.parent.mkdir(parents=True, exist_ok=True)
     secret.write_text(CANARY)
@@ -94,10 +94,12 @@ def test_site_consolidates_the_lab_and_a_second_run_changes_nothing(lab, tmp_pat
     assert "Traceback" not in second.stdout + second.stderr
     assert files(reports) == before, "a second run of site.yml rewrote a report file"
     gate = [json.loads(line) for line in (reports / "audit" / "gate.jsonl").read_text().splitlines()]
-    assert {g["playbook"] for g in gate} == {"service_certs", "migrate", "physical", "decommission"}
+    assert {g["playbook"] for g in gate} == {"service_certs", "network", "migrate", "physical", "decommission"}
     assert all(g["result"] == "granted" and g["cn"] == "lab-operator.operators.city.jinbao.example" for g in gate)
     report = (reports / "consolidation.md").read_text()
     assert "## PKI: CA chain (issuing CA first)" in report and "CN=jinbao city issuing CA" in report
+    assert "## Network: zone-to-zone reachability of the running configuration (matches the flow policy)" in report
+    assert "| core-01 |" in report.split("## Network: changes per device")[1].split("##")[0]
     secrets_never_shown(reports, first, second)
 
 
@@ -107,14 +109,16 @@ def secrets_never_shown(reports, *runs: subprocess.CompletedProcess) -> None:
     lab = ROOT / ".lab"
     secrets = {"canary vCenter password": CANARY,
                "Vault root token": json.loads((lab / "secrets" / "openbao-init.json").read_text())["root_token"],
-               "BMC password": (lab / "secrets" / "bmc.password").read_text().strip()}
+               "BMC password": (lab / "secrets" / "bmc.password").read_text().strip(),
+               "switch password": (lab / "secrets" / "netdev.password").read_text().strip()}
     for name in ("vault-automation", "vault-pki-officer"):
         secrets[f"{name} secret ID"] = json.loads((lab / "secrets" / f"{name}.json").read_text())["secret_id"]
     for key in [*(ROOT / ".pki").rglob("*.key")]:
         body = "".join(key.read_text().splitlines()[1:-1])
         secrets[f"private key {key.name}"] = body[20:80]  # a stretch of the key's base64, line breaks removed
     artefacts = {"output": "\n".join(r.stdout + r.stderr for r in runs)}
-    for folder in (reports, lab / "log", lab / "data" / "vault-01" / "audit", ROOT / ".cache" / "facts"):
+    for folder in (reports, lab / "log", lab / "data" / "vault-01" / "audit", ROOT / ".cache" / "facts",
+                   ROOT / "backups"):
         for path in folder.rglob("*"):
             if path.is_file():
                 artefacts[str(path)] = path.read_text(errors="replace")

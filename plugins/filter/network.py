@@ -1,0 +1,97 @@
+"""Filters for the network role: zone ACLs from the flow policy, SVI addresses (pure data, unit-tested)."""
+
+from __future__ import annotations
+
+import ipaddress
+import sys
+from pathlib import Path
+
+from ansible.errors import AnsibleFilterError
+
+_UTILS = str(Path(__file__).resolve().parent.parent / "module_utils")
+if _UTILS not in sys.path:
+    sys.path.insert(0, _UTILS)
+
+import netpolicy  # noqa: E402  (module_utils, loaded by path on the controller)
+
+
+def zone_acls(networks: dict, exceptions: dict | None = None) -> dict:
+    """zone -> {name, entries}: each zone's inbound SVI ACL, derived from facility.py's flow policy, with the
+    zone's approved exceptions (network_acl_exceptions) before its final deny."""
+    try:
+        return netpolicy.zone_acls(networks, exceptions)
+    except KeyError as exc:
+        raise AnsibleFilterError(f"network_zones: {exc}") from None
+    except ValueError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
+def svi_address(subnet: str, host: int, style: str = "mask") -> str:
+    """The address of the `host`-th address of `subnet`: '10.110.0.2 255.255.0.0' (mask) or '10.110.0.2/16'."""
+    try:
+        net = ipaddress.ip_network(subnet)
+        address = net.network_address + int(host)
+    except ValueError as exc:
+        raise AnsibleFilterError(f"network_zones: subnet {subnet!r}: {exc}") from None
+    if address not in net or address in (net.network_address, net.broadcast_address):
+        raise AnsibleFilterError(f"network_zones: host {host} is outside subnet {subnet}")
+    return f"{address}/{net.prefixlen}" if style == "prefix" else f"{address} {net.netmask}"
+
+
+_VOLATILE = ("uptime", "restarted", "reload_reason", "exptime", "last_input", "last_output")
+
+
+def netdev_facts_summary(facts: dict) -> dict:
+    """What the inventory of the network keeps of a device's facts: the parsed records without the fields
+    that change by themselves (uptime, timers), so that the record changes only when the device does."""
+    out = {}
+    for key, value in (facts or {}).items():
+        if key == "parsed":
+            continue
+        if isinstance(value, list):
+            out[key] = [{k: v for k, v in rec.items() if not any(t in k.lower() for t in _VOLATILE)}
+                        for rec in value if isinstance(rec, dict)]
+        else:
+            out[key] = "(not parsed: no ntc-templates template for this platform and command)"
+    return out
+
+
+def network_tables(changes: list[dict], backups: dict, policy: dict | None) -> list[dict]:
+    """The report's network section: changes per device, backups kept, and the zone-to-zone matrix of what
+    the core pair runs against the flow policy. Empty when network.yml never ran."""
+    if not changes and not backups and not policy:
+        return []
+    tables = [
+        {"title": "Network: changes per device", "columns": ["device", "when (UTC)", "lines sent", "operator",
+                                                            "backup before", "backup after"],
+         "rows": [[c["device"], c["after"]["backup"].rsplit("/", 1)[-1].removesuffix(".cfg"), len(c["commands"]),
+                   (c.get("operator") or {}).get("cn", "-"), c["before"]["backup"].rsplit("/", 1)[-1],
+                   c["after"]["backup"].rsplit("/", 1)[-1]]
+                  for c in sorted(changes, key=lambda c: c["after"]["backup"])]},
+        {"title": "Network: configuration backups", "columns": ["device", "versions kept", "latest", "SHA-256",
+                                                                "matches its .sha256"],
+         "rows": [[d, b["count"], b["latest"], b["sha256"][:16], "yes" if b["verified"] else "NO"]
+                  for d, b in sorted(backups.items())]},
+    ]
+    if policy:
+        zones = list(policy["policy"])
+        rows = []
+        for src in zones:
+            cells = []
+            for dst in zones:
+                if dst == src:
+                    cells.append("-")
+                    continue
+                got, want = policy["matrix"][src][dst], policy["policy"][src][dst]
+                cells.append(("open" if got else "closed") + ("" if got == want else " (BREAKS POLICY)"))
+            rows.append([src, *cells])
+        verdict = "matches the flow policy" if policy.get("passed") else "BREAKS the flow policy"
+        tables.append({"title": f"Network: zone-to-zone reachability of the running configuration ({verdict})",
+                       "columns": ["from (row) → to (column)", *zones], "rows": rows})
+    return tables
+
+
+class FilterModule:
+    def filters(self):
+        return {"zone_acls": zone_acls, "svi_address": svi_address, "netdev_facts_summary": netdev_facts_summary,
+                "network_tables": network_tables}

@@ -1,0 +1,328 @@
+"""The seam to switches and firewalls over SSH: the only place in jinbao-dc that imports netmiko.
+
+`connect()` turns every way of failing to reach a device into one `NetdevError` line naming the device,
+the inventory field to look at, and what was seen:
+
+    core-01: ansible_host: cannot connect to 127.0.0.1:18801 (timed out after 2 attempts)
+    core-01: netdev_password: login refused for user jinbao-lab
+    core-01: netdev_known_hosts: the host key of [127.0.0.1]:18801 does not match .lab/netdev/known_hosts
+
+Host keys are always checked against the inventory's known_hosts file; there is no trust on first use.
+On top of the connection: the running configuration (normalised, so a checksum changes only when the
+configuration does), the delta from an intended configuration (hier_config, scoped to what the platform
+manages), a push that stops at the first rejected line, commit-confirm where the platform has it, a
+checkpoint on the device before a change and the restore to it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+try:
+    from netmiko import ConnectHandler
+    from netmiko.exceptions import (
+        ConfigInvalidException,
+        NetmikoAuthenticationException,
+        NetmikoTimeoutException,
+        ReadTimeout,
+    )
+    from paramiko.ssh_exception import BadHostKeyException, SSHException
+
+    HAS_NETMIKO = True
+    NETMIKO_IMPORT_ERROR = None
+except ImportError as exc:  # pragma: no cover - reported by the module through missing_required_lib
+    HAS_NETMIKO = False
+    NETMIKO_IMPORT_ERROR = exc
+
+
+class NetdevError(Exception):
+    """A device operation failed; str() is one line: '<device>: <field>: <what happened>'."""
+
+    def __init__(self, device: str, field: str, message: str) -> None:
+        super().__init__(f"{device}: {field}: {message}")
+        self.device = device
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Vendor:
+    show_config: str
+    hier_platform: str          # hier_config Platform member name
+    ntc_platform: str           # ntc-templates platform name (TextFSM parsing)
+    error_pattern: str          # output of a rejected command
+    checkpoint: str | None = None   # saves the running config on the device, {name} is the file
+    restore: str | None = None      # replaces the running config with that file
+    commit_confirm: str | None = None   # enter config mode with an automatic rollback after {minutes}
+    confirm: str | None = None          # keep the change
+    configurable: bool = True
+    volatile: tuple[str, ...] = field(default_factory=tuple)  # lines that change without a config change
+    # A sub-command that wipes other lines of its section (IOS: `ip vrf forwarding` removes the interface's
+    # addresses): when it is sent, the whole intended section is sent after it.
+    resets_section: str | None = None
+
+
+IOS_VOLATILE = (r"^Building configuration", r"^Current configuration\s*:", r"^! Last configuration change",
+                r"^! NVRAM config last updated", r"^ntp clock-period")
+VENDORS: dict[str, Vendor] = {
+    "cisco": Vendor("show running-config", "CISCO_IOS", "cisco_ios", r"% ?(Invalid|Incomplete|Ambiguous|Unknown|Bad)",
+                    checkpoint="copy running-config flash:{name}", restore="configure replace flash:{name} force",
+                    commit_confirm="configure terminal revert timer {minutes}", confirm="configure confirm",
+                    volatile=IOS_VOLATILE, resets_section=r"^ip vrf forwarding "),
+    "arista": Vendor("show running-config", "ARISTA_EOS", "arista_eos",
+                     r"% ?(Invalid|Incomplete|Ambiguous|Unavailable)",
+                     checkpoint="copy running-config flash:{name}", restore="configure replace flash:{name}",
+                     volatile=(r"^! Command:", r"^! device:", r"^! Startup-config last modified")),
+    "huawei": Vendor("display current-configuration", "HUAWEI_VRP", "huawei_vrp", r"Error:|Unrecognized command",
+                     configurable=False, volatile=(r"^!Software Version", r"^!Last configuration was")),
+    "h3c": Vendor("display current-configuration", "HP_COMWARE5", "hp_comware", r"% ?(Unrecognized|Incomplete)",
+                  configurable=False),
+    "cisco_asa": Vendor("show running-config", "GENERIC", "cisco_asa", r"ERROR:|% ?Invalid", configurable=False,
+                        volatile=(r"^: Saved", r"^: Written by", r"^:\s*$", r"^Cryptochecksum")),
+}
+
+
+def vendor(device: str, name: str) -> Vendor:
+    try:
+        return VENDORS[name]
+    except KeyError:
+        raise NetdevError(device, "netdev_vendor", f"unknown vendor {name!r}; expected one of "
+                                                   f"{', '.join(sorted(VENDORS))}") from None
+
+
+CONNECTION_ARGS: dict[str, dict[str, Any]] = {
+    "name": {"type": "str", "required": True},
+    "host": {"type": "str", "required": True},
+    "port": {"type": "int", "default": 22},
+    "device_type": {"type": "str", "required": True},
+    "vendor": {"type": "str", "required": True},
+    "username": {"type": "str", "required": True},
+    "password": {"type": "str", "required": True, "no_log": True},
+    "secret": {"type": "str", "no_log": True},
+    "known_hosts": {"type": "path", "required": True},
+    "timeout": {"type": "float", "default": 20.0},
+    "retries": {"type": "int", "default": 2},
+}
+
+
+def connect(name: str, host: str, port: int, device_type: str, username: str, password: str,
+            known_hosts: str, secret: str | None = None, timeout: float = 20.0, retries: int = 2,
+            **_: Any) -> Any:
+    """A netmiko connection (enabled where the platform has enable), or NetdevError naming what to fix.
+    Only a timeout is retried; a refused login or a wrong host key never is."""
+    if not HAS_NETMIKO:
+        raise NetdevError(name, "controller", f"the netmiko library is missing ({NETMIKO_IMPORT_ERROR}); run "
+                                              "`make deps`")
+    params = {"device_type": device_type, "host": host, "port": port, "username": username, "password": password,
+              "secret": secret or "", "conn_timeout": timeout, "auth_timeout": timeout, "banner_timeout": timeout,
+              "timeout": timeout, "ssh_strict": True, "system_host_keys": False, "alt_host_keys": True,
+              "alt_key_file": known_hosts, "fast_cli": False}
+    attempts = max(1, retries)
+    for attempt in range(1, attempts + 1):
+        try:
+            conn = ConnectHandler(**params)
+            if secret and hasattr(conn, "check_enable_mode") and not conn.check_enable_mode():
+                conn.enable()
+            return conn
+        except NetmikoAuthenticationException:
+            raise NetdevError(name, "netdev_password", f"login refused for user {username}") from None
+        except BadHostKeyException:
+            raise NetdevError(name, "netdev_known_hosts", f"the host key of [{host}]:{port} does not match "
+                                                          f"{known_hosts}; nothing was sent") from None
+        except (NetmikoTimeoutException, ConnectionError, OSError) as exc:
+            text = str(exc).lower()  # netmiko wraps paramiko's host key errors into its timeout exception
+            if "does not match" in text or "known_hosts" in text or "host key" in text:
+                mismatch = "does not match" in text
+                raise NetdevError(name, "netdev_known_hosts",
+                                  f"the host key of [{host}]:{port} does not match {known_hosts}; nothing was sent"
+                                  if mismatch else f"[{host}]:{port} is not in {known_hosts} (an unknown host "
+                                                   "key); nothing was sent") from None
+            if attempt == attempts:
+                raise NetdevError(name, "ansible_host", f"cannot connect to {host}:{port} ({_reason(exc)}; "
+                                                        f"{attempts} attempt(s))") from None
+            time.sleep(min(2.0 * attempt, 5.0))
+        except SSHException as exc:
+            text = str(exc)
+            if "known_hosts" in text or "host key" in text.lower():
+                raise NetdevError(name, "netdev_known_hosts", f"[{host}]:{port} is not in {known_hosts} "
+                                                              "(an unknown host key); nothing was sent") from None
+            raise NetdevError(name, "ansible_host", f"SSH to {host}:{port} failed ({_reason(exc)})") from None
+        except ValueError as exc:
+            raise NetdevError(name, "netdev_device_type", str(exc).splitlines()[0]) from None
+    raise AssertionError("unreachable")
+
+
+def command(name: str, conn: Any, cmd: str, timeout: float = 60.0) -> str:
+    """One show command's text."""
+    try:
+        return conn.send_command(cmd, read_timeout=timeout)
+    except ReadTimeout:
+        raise NetdevError(name, "command", f"{cmd!r} did not finish within {timeout:g}s") from None
+    except (OSError, EOFError) as exc:
+        raise NetdevError(name, "ansible_host", f"the session dropped during {cmd!r} ({_reason(exc)})") from None
+
+
+def parse(v: Vendor, cmd: str, text: str) -> list[dict] | None:
+    """The output parsed by the ntc-templates template for this platform and command; None when there is no
+    template or the output does not fit it (the caller keeps the text)."""
+    try:
+        from ntc_templates.parse import parse_output
+
+        parsed = parse_output(platform=v.ntc_platform, command=cmd, data=text)
+    except Exception:  # no template, or TextFSM refused the text: both mean "keep the text"
+        return None
+    return parsed if isinstance(parsed, list) and parsed else None
+
+
+# --- configurations ----------------------------------------------------------------------------------------
+def normalise(text: str, v: Vendor) -> str:
+    """The configuration without the lines that change when nothing was configured (banners with the
+    time, byte counts), and with uniform line ends, so that equal configurations have equal checksums."""
+    out = []
+    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        if any(re.match(p, line) for p in v.volatile):
+            continue
+        out.append(line.rstrip())
+    while out and not out[0].strip():
+        out.pop(0)
+    while out and not out[-1].strip():
+        out.pop()
+    return "\n".join(out) + "\n"
+
+
+def checksum(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def running_config(name: str, conn: Any, v: Vendor) -> str:
+    return normalise(command(name, conn, v.show_config, timeout=120), v)
+
+
+def delta(running: str, intended: str, v: Vendor, managed: list[str] | None = None) -> list[str]:
+    """The lines to send so that the running configuration holds the intended one (hier_config), limited to
+    what the platform manages: the intended configuration's own top-level sections, and the top-level lines
+    that match a `managed` pattern (e.g. every zone ACL, so a stale one is removed). The rest of the device's
+    configuration is none of its business and is never negated."""
+    from hier_config import Platform, WorkflowRemediation, get_hconfig
+
+    platform = getattr(Platform, v.hier_platform)
+    run_cfg, want_cfg = get_hconfig(platform, _squeeze(running)), get_hconfig(platform, _squeeze(intended))
+    tops = {c.text: c for c in want_cfg.children}
+    patterns = [re.compile(p) for p in managed or []]
+    lines: list[str] = []
+    for child in WorkflowRemediation(run_cfg, want_cfg).remediation_config.children:
+        bare = child.text[3:] if child.text.startswith("no ") else child.text
+        if not (bare in tops or any(p.search(bare) for p in patterns)):
+            continue
+        section = [line.rstrip() for line in child.lines()]
+        if v.resets_section and any(re.match(v.resets_section, c.text) for c in child.children) and bare in tops:
+            resets = [c for c in child.children if re.match(v.resets_section, c.text)]
+            rest = [c for c in tops[bare].children if not re.match(v.resets_section, c.text)]
+            section = [child.text, *[f" {c.text}" for c in resets], *[f" {c.text}" for c in rest]]
+        lines.extend(section)
+    return lines
+
+
+def _squeeze(text: str) -> str:
+    """Runs of blanks inside a line made one (IOS prints ` deny   ip any any`; it means `deny ip any any`)."""
+    return "\n".join(re.sub(r"(?<=\S) {2,}", " ", line) for line in text.splitlines()) + "\n"
+
+
+def push(name: str, conn: Any, lines: list[str], v: Vendor, confirm_minutes: int = 0) -> str:
+    """Send `lines` in config mode; the first line the device rejects raises NetdevError naming it. With
+    `confirm_minutes` and a platform that has commit-confirm, the device rolls the change back by itself
+    unless confirm() follows in time (the controller may die mid-change)."""
+    if not v.configurable:
+        raise NetdevError(name, "netdev_vendor", "this platform is discovered and backed up, not configured")
+    config_command = v.commit_confirm.format(minutes=confirm_minutes) if confirm_minutes and v.commit_confirm \
+        else "configure terminal"
+    try:
+        return conn.send_config_set(lines, config_mode_command=config_command, error_pattern=v.error_pattern,
+                                    cmd_verify=True, read_timeout=60)
+    except ConfigInvalidException as exc:
+        _leave_config_mode(conn)
+        rejected = _rejected_line(str(exc), lines)
+        raise NetdevError(name, "config", f"the device rejected {rejected!r}") from None
+    except ReadTimeout as exc:
+        _leave_config_mode(conn)
+        raise NetdevError(name, "config", f"no answer while configuring ({_reason(exc)})") from None
+    except ValueError as exc:  # netmiko: "Failed to enter configuration mode."
+        hint = (f"; {config_command!r} needs the configuration archive on the device (archive / path flash:...)"
+                if config_command != "configure terminal" else "")
+        raise NetdevError(name, "config", f"the device refused configuration mode ({_reason(exc)}){hint}; "
+                                          "nothing was sent") from None
+    except (OSError, EOFError) as exc:
+        raise NetdevError(name, "ansible_host", f"the session dropped while configuring ({_reason(exc)})") from None
+
+
+def _leave_config_mode(conn: Any) -> None:
+    """After a refused line the session is still in (sub-)configuration mode; what follows runs in exec."""
+    try:
+        conn.exit_config_mode()
+    except (ValueError, ReadTimeout, OSError, EOFError):
+        pass  # the restore that follows fails loudly if the session is unusable
+
+
+FILE_ERROR = r"%\s?Error"
+
+
+def confirm(name: str, conn: Any, v: Vendor, *, strict: bool = True) -> None:
+    """Keep the change (commit-confirm). Strict: nothing pending means the device's timer already rolled the
+    change back, which is a failure; after a restore (not strict) it only stops the timer."""
+    if not v.confirm:
+        return
+    out = command(name, conn, v.confirm)
+    if strict and re.search(r"No Rollback Confirmed Change pending", out or ""):
+        raise NetdevError(name, "confirm", "the device had already rolled the change back (its commit-confirm timer "
+                                           "ran out before the change was verified)")
+    if re.search(v.error_pattern + "|" + FILE_ERROR, out or "") and "pending" not in out:
+        raise NetdevError(name, "confirm", f"{v.confirm!r} was refused: {out.strip()[:200]}")
+
+
+def checkpoint(name: str, conn: Any, v: Vendor, file: str) -> None:
+    """Keep the running configuration on the device itself (what restore() goes back to)."""
+    if not v.checkpoint:
+        raise NetdevError(name, "netdev_vendor", "no on-device checkpoint for this platform")
+    out = conn.send_command_timing(v.checkpoint.format(name=file), read_timeout=60)
+    for _ in range(2):  # "Destination filename [x]?" (take the name given), then "over write? [confirm]"
+        last = out.strip().splitlines()[-1] if out.strip() else ""
+        if not (last.endswith("?") or last.endswith("[confirm]")):
+            break
+        out += conn.send_command_timing("\n", read_timeout=60)
+    if re.search(v.error_pattern + "|" + FILE_ERROR, out):
+        raise NetdevError(name, "checkpoint", f"{v.checkpoint.format(name=file)!r} failed: {out.strip()[:200]}")
+
+
+def restore(name: str, conn: Any, v: Vendor, file: str) -> str:
+    """Replace the running configuration with the checkpoint; returns the device's answer."""
+    if not v.restore:
+        raise NetdevError(name, "netdev_vendor", "no configuration replace on this platform")
+    _leave_config_mode(conn)
+    out = conn.send_command_timing(v.restore.format(name=file), read_timeout=120)
+    if re.search(v.error_pattern + "|" + FILE_ERROR, out):
+        raise NetdevError(name, "restore", f"{v.restore.format(name=file)!r} failed: {out.strip()[:200]}")
+    return out
+
+
+def save(name: str, conn: Any) -> None:
+    try:
+        conn.save_config()
+    except (ValueError, ReadTimeout, OSError) as exc:
+        raise NetdevError(name, "save", f"saving the configuration failed ({_reason(exc)})") from None
+
+
+def _rejected_line(output: str, lines: list[str]) -> str:
+    """The configuration line the device refused, from netmiko's error text (the last one it echoed)."""
+    for line in reversed(lines):
+        if line.strip() and line.strip() in output:
+            return line.strip()
+    return output.strip().splitlines()[0][:200] if output.strip() else "?"
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:200]

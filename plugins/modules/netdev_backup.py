@@ -1,0 +1,114 @@
+#!/usr/bin/python
+"""Back up a device's running configuration: timestamped file, SHA-256, latest pointer, pruning, diff."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: netdev_backup
+short_description: Keep versioned backups of a switch's or firewall's running configuration
+description:
+  - Reads the running configuration (normalised - lines that change without a configuration change, such as
+    byte counts and timestamps, are left out) and compares its SHA-256 with the latest backup.
+  - When it differs (or there is none yet), writes C(<dir>/<name>/<UTC timestamp>.cfg) with a C(.sha256)
+    beside it, points C(<dir>/<name>/latest) at it, and prunes the oldest backups beyond I(keep). The diff
+    is the change since the previous backup.
+  - When it is the same, nothing is written; the latest backup is the one returned, so a backup taken
+    "before every change" costs nothing when nothing changed.
+  - Check mode reads the device and reports whether a backup would be written.
+extends_documentation_fragment: [netdev]
+options:
+  dir: {description: The backups folder (one folder per device inside)., type: path, required: true}
+  keep: {description: How many backups to keep per device (the latest is never pruned)., type: int, default: 30}
+author: jinbao-dc
+"""
+
+EXAMPLES = r"""
+- name: Back up core-01
+  netdev_backup:
+    name: core-01
+    host: 127.0.0.1
+    port: 18801
+    device_type: cisco_ios
+    vendor: cisco
+    username: jinbao-lab
+    password: "{{ netdev_password }}"
+    known_hosts: .lab/netdev/known_hosts
+    dir: backups
+"""
+
+RETURN = r"""
+path: {description: The backup that holds the running configuration now., type: str, returned: success}
+sha256: {description: Its SHA-256., type: str, returned: success}
+pruned: {description: Backups removed beyond I(keep)., type: list, elements: str, returned: success}
+"""
+
+import difflib
+import os
+from datetime import UTC, datetime
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.netdev import CONNECTION_ARGS, NetdevError, checksum, connect, running_config, vendor
+
+
+def write(path: str, text: str, mode: int = 0o640) -> None:
+    tmp = f"{path}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={**CONNECTION_ARGS, "dir": {"type": "path", "required": True},
+                       "keep": {"type": "int", "default": 30}},
+        supports_check_mode=True,
+    )
+    p = module.params
+    folder = os.path.join(p["dir"], p["name"])
+    latest = os.path.join(folder, "latest")
+    try:
+        v = vendor(p["name"], p["vendor"])
+        conn = connect(**p)
+        try:
+            text = running_config(p["name"], conn, v)
+        finally:
+            conn.disconnect()
+    except NetdevError as exc:
+        module.fail_json(msg=str(exc), field=exc.field)
+    digest = checksum(text)
+    previous = ""
+    if os.path.exists(latest):
+        with open(latest, encoding="utf-8") as fh:
+            previous = fh.read()
+        if checksum(previous) == digest:
+            module.exit_json(changed=False, path=os.path.realpath(latest), sha256=digest, pruned=[])
+    diff = {"before_header": os.path.realpath(latest) if previous else "(no backup yet)",
+            "after_header": f"{p['name']} running-config", "before": previous, "after": text}
+    if module.check_mode:
+        module.exit_json(changed=True, path="", sha256=digest, pruned=[], diff=diff)
+    os.makedirs(folder, mode=0o750, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    path = os.path.join(folder, f"{stamp}.cfg")
+    write(path, text)
+    write(f"{path}.sha256", f"{digest}  {os.path.basename(path)}\n", 0o644)
+    tmp_link = f"{latest}.tmp"
+    if os.path.lexists(tmp_link):
+        os.unlink(tmp_link)
+    os.symlink(os.path.basename(path), tmp_link)
+    os.replace(tmp_link, latest)
+    backups = sorted(f for f in os.listdir(folder) if f.endswith(".cfg"))
+    pruned = []
+    for old in backups[:max(0, len(backups) - max(1, p["keep"]))]:
+        for f in (old, f"{old}.sha256"):
+            if os.path.exists(os.path.join(folder, f)):
+                os.unlink(os.path.join(folder, f))
+        pruned.append(old)
+    changes = sum(1 for line in difflib.unified_diff(previous.splitlines(), text.splitlines(), lineterm="")
+                  if line[:1] in "+-" and line[:3] not in ("+++", "---"))
+    module.exit_json(changed=True, path=path, sha256=digest, pruned=pruned, lines_changed=changes, diff=diff)
+
+
+if __name__ == "__main__":
+    main()

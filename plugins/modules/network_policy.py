@@ -1,0 +1,89 @@
+#!/usr/bin/python
+"""Offline policy check: the zone-to-zone reachability of the rendered configs against the flow policy."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: network_policy
+short_description: Prove from configurations alone that the network enforces the zone flow policy
+description:
+  - Reads the configurations of the routing devices (rendered by the network role, or running ones from
+    backups), finds each zone's SVI and the ACL applied inbound on it, and computes for every pair of zones
+    whether a host of one can open a connection to the other, and the ACL line that decides it.
+  - Compares that matrix with the flow policy of plugins/module_utils/facility.py (management may reach every
+    zone; nothing flows back into production) and fails, naming device, ACL line and flow for every difference,
+    and every router without an SVI for a zone.
+  - Needs no device. Writes the matrix and the decisions to I(report) (JSON) when given.
+options:
+  configs: {description: Device name to its configuration (text)., type: dict, required: true}
+  networks: {description: "Zone to {vlan, subnet} (network_zones).", type: dict, required: true}
+  routers:
+    description: The devices that must route (and filter) every zone - the core pair.
+    type: list
+    elements: str
+    required: true
+  report: {description: Where to write the result (JSON)., type: path}
+author: jinbao-dc
+"""
+
+EXAMPLES = r"""
+- name: Check the rendered configurations against the flow policy
+  network_policy:
+    configs: {core-01: "{{ lookup('ansible.builtin.template', 'cisco/core.cfg.j2') }}"}
+    networks: "{{ network_zones }}"
+    routers: [core-01, core-02]
+    report: reports/network/policy.json
+"""
+
+RETURN = r"""
+matrix: {description: "matrix[src][dst]: a new connection from src to dst is possible.", type: dict, returned: always}
+policy: {description: The same matrix as the flow policy wants it., type: dict, returned: always}
+problems: {description: Every difference, one line each., type: list, elements: str, returned: always}
+"""
+
+import json
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.netpolicy import check, policy_matrix
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "configs": {"type": "dict", "required": True},
+            "networks": {"type": "dict", "required": True},
+            "routers": {"type": "list", "elements": "str", "required": True},
+            "report": {"type": "path"},
+        },
+        supports_check_mode=True,
+    )
+    p = module.params
+    texts = {str(device): str(text or "") for device, text in p["configs"].items()}
+    try:
+        result, problems = check(texts, p["networks"], p["routers"])
+    except (ValueError, KeyError, IndexError) as exc:
+        module.fail_json(msg=f"network_policy: a configuration or network_zones cannot be read: {exc}")
+    policy = policy_matrix(p["networks"])
+    changed = False
+    if p["report"]:
+        body = json.dumps({"matrix": result["matrix"], "policy": policy, "devices": result["devices"],
+                           "problems": problems, "passed": not problems}, indent=1, sort_keys=True) + "\n"
+        old = open(p["report"], encoding="utf-8").read() if os.path.exists(p["report"]) else None
+        if old != body:
+            changed = True
+            if not module.check_mode:
+                os.makedirs(os.path.dirname(os.path.abspath(p["report"])), exist_ok=True)
+                with open(f"{p['report']}.tmp", "w", encoding="utf-8") as fh:
+                    fh.write(body)
+                os.replace(f"{p['report']}.tmp", p["report"])
+    out = {"changed": changed, "matrix": result["matrix"], "policy": policy, "problems": problems}
+    if problems:
+        module.fail_json(msg=f"the network breaks the flow policy in {len(problems)} place(s): " + " | ".join(problems),
+                         **out)
+    module.exit_json(**out)
+
+
+if __name__ == "__main__":
+    main()
