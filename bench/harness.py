@@ -76,3 +76,16 @@ def machine() -> str:
 
     return (f"{datetime.date.today().isoformat()} on {platform.system()} {platform.release()}, {os.cpu_count()} CPUs, "
             f"Python {platform.python_version()}")
+
+
+def lab_operator() -> list[str]:
+    """The lab's Vault up with its PKI built and lab-operator onboarded: what a cert-gated playbook needs to
+    start. Returns the extra vars that keep the gate on the lab's Vault when a bench points lab_state_dir
+    at a private simulator."""
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+    subprocess.run([str(VENV_BIN / "python"), str(ROOT / "lab" / "labctl.py"), "up", "--only", "openbao"],
+                   check=True, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    run_playbook("pki.yml", ROOT / "playbooks" / "pki.yml", [], 600, quiet=True)
+    run_playbook("onboard", ROOT / "playbooks" / "operator_onboard.yml", ["-e", "operator=lab-operator"], 600,
+                 quiet=True)
+    return ["-e", f"vault_ca_file={ROOT / '.lab' / 'pki' / 'ca.crt'}"]

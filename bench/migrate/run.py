@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness import ROOT, log, machine, run_playbook, simulator, update_benchmarks
+from harness import ROOT, lab_operator, log, machine, run_playbook, simulator, update_benchmarks
 
 STATE = ROOT / ".cache" / "bench" / "migrate"
 GOAL, RESUME_GOAL = 5.0, 0.10
@@ -117,9 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     delays = [int(d) for d in args.relocate_ms.split(",") if d.strip()]
 
+    gate = lab_operator()  # migrate.yml is cert-gated
     svc = simulator("vc-bench-migrate", args.port, STATE, args.vms)
     extra = ["-e", f"lab_state_dir={svc.lab.state_dir}", "-e", f"vcenter_port={args.port}",
-             "-e", "discover_vcenter_timeout=900", "-e", "migrate_vcenter_timeout=900"]
+             "-e", "discover_vcenter_timeout=900", "-e", "migrate_vcenter_timeout=900", *gate]
     relaxed = ["-e", f"plan_wave_size={args.wave_vms}", "-e", "plan_cpu_overcommit=100",
                "-e", "plan_memory_overcommit=100", "-e", "plan_datastore_fill_limit=1.0", "-e", "plan_host_reserve=0",
                "-e", "plan_replace=true"]

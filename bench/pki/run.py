@@ -22,7 +22,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -36,7 +35,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from harness import ROOT, VENV_BIN, log, machine, run_playbook, update_benchmarks
+from harness import ROOT, lab_operator, log, machine, run_playbook, update_benchmarks
 
 STATE = ROOT / ".cache" / "bench" / "pki"
 LAB = ROOT / ".lab"
@@ -122,13 +121,6 @@ def rate(kind: str, role: str, n: int) -> tuple[float, float]:
     return n / (keygen + sign), n / sign
 
 
-def ensure_vault() -> None:
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-    subprocess.run([str(VENV_BIN / "python"), str(ROOT / "lab" / "labctl.py"), "up", "--only", "openbao"],
-                   check=True, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
-    run_playbook("pki.yml", ROOT / "playbooks" / "pki.yml", [], 600, quiet=True)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--operators", type=int, default=1000)
@@ -138,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="do not update docs/BENCHMARKS.md")
     args = parser.parse_args(argv)
     log("lab Vault up and its PKI built")
-    ensure_vault()
+    lab_operator()
     log("warm-up: 50 signatures")
     rate("ec", "operator", 50)
     times: dict[str, list[float]] = {"project": [], "baseline": [], "threaded": []}

@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from vcsim_fixtures import ROOT, load_module_utils, run_playbook
+from vcsim_fixtures import ROOT, load_module_utils, private_vcenter, run_playbook
 
 sys.path.insert(0, str(ROOT / "lab"))
 sys.path.insert(0, str(ROOT / "lab" / "vcsim"))
@@ -45,8 +45,8 @@ def reports(tmp_path_factory):
 
 def play(sim, reports: Path, playbook: str, *args: str):
     """A playbook against the private simulator, with every report under `reports`."""
-    return run_playbook(playbook, "-e", f"lab_state_dir={sim.lab.state_dir}", "-e", f"vcenter_port={PORT}",
-                        "-e", f"jinbao_reports_dir={reports}", *args)
+    return run_playbook(playbook, *private_vcenter(sim.lab.state_dir, PORT), "-e", f"jinbao_reports_dir={reports}",
+                        *args)
 
 
 def endpoint(sim):

@@ -15,7 +15,7 @@ import time
 from collections import Counter
 
 import pytest
-from vcsim_fixtures import ROOT, VENV_BIN, load_module_utils, run_playbook
+from vcsim_fixtures import ROOT, VENV_BIN, load_module_utils, private_vcenter, run_playbook
 
 sys.path.insert(0, str(ROOT / "lab" / "vcsim"))
 import service
@@ -38,8 +38,7 @@ def sim(tmp_path, monkeypatch):
 
 
 def play_args(svc, reports):
-    return ["-e", f"lab_state_dir={svc.lab.state_dir}", "-e", f"vcenter_port={PORT}", "-e",
-            f"jinbao_reports_dir={reports}"]
+    return [*private_vcenter(svc.lab.state_dir, PORT), "-e", f"jinbao_reports_dir={reports}"]
 
 
 def per_zone(register: dict) -> Counter:

@@ -40,6 +40,13 @@ def run_playbook(playbook: str, *args: str, timeout: float = 1200) -> PlaybookRu
     return PlaybookRun(proc.returncode, proc.stdout)
 
 
+def private_vcenter(state_dir: Path, port: int) -> list[str]:
+    """Extra vars pointing the playbooks at a private lab vCenter (its own state: CA, password) on `port`,
+    while the cert gate still reads the lab's Vault with the lab's CA."""
+    return ["-e", f"lab_state_dir={state_dir}", "-e", f"vcenter_port={port}",
+            "-e", f"vault_ca_file={LAB_STATE / 'pki' / 'ca.crt'}"]
+
+
 def labctl(*args: str, timeout: float = 1200) -> None:
     """lab/labctl.py with these arguments; the test fails with labctl's own output when it does."""
     proc = subprocess.run([str(VENV_BIN / "python"), str(ROOT / "lab" / "labctl.py"), *args], cwd=ROOT,
