@@ -1548,6 +1548,9 @@ class LabShellSession(ShellSession):
 
     def receive(self, line):
         active = self.active()
+        if line.strip() and not active.continuing_to and self.faults.drops(line):
+            logging.getLogger("lab.ios").warning("fault: session dropped at %r", line)
+            return False  # the SSH server closes the connection
         if line.strip() and not active.continuing_to and self.faults.rejects(line):
             caret_error(active, line, 0)
             active.show_prompt()

@@ -213,6 +213,8 @@ class Faults:
 
     {"reject": ["<regex>", ...]}: a command line that matches one of the regular expressions (re.search,
     on the line as typed, in any mode) is refused with the vendor's invalid-input error and not executed.
+    {"drop": ["<regex>", ...]}: a command line that matches closes the SSH session at once, unexecuted (the
+    session killed in the middle of a push; what came before it stays applied).
     {"seconds_per_minute": N}: how long one "minute" of a device timer lasts (IOS `configure terminal revert
     timer`), 60 unless set; a test makes it 1 to see a rollback in seconds.
     """
@@ -221,13 +223,14 @@ class Faults:
         self.path = path
         self._mtime: float | None = None
         self._reject: list[re.Pattern] = []
+        self._drop: list[re.Pattern] = []
         self._seconds_per_minute = 60.0
 
     def _load(self) -> None:
         try:
             mtime = self.path.stat().st_mtime_ns
         except OSError:
-            self._mtime, self._reject, self._seconds_per_minute = None, [], 60.0
+            self._mtime, self._reject, self._drop, self._seconds_per_minute = None, [], [], 60.0
             return
         if mtime == self._mtime:
             return
@@ -235,8 +238,9 @@ class Faults:
         try:
             data = json.loads(self.path.read_text() or "{}")
             self._reject = [re.compile(p) for p in data.get("reject") or []]
+            self._drop = [re.compile(p) for p in data.get("drop") or []]
         except (OSError, ValueError, re.error, AttributeError, TypeError):
-            data, self._reject = {}, []
+            data, self._reject, self._drop = {}, [], []
         try:
             self._seconds_per_minute = max(0.01, float(data.get("seconds_per_minute", 60)))
         except (AttributeError, TypeError, ValueError):
@@ -245,6 +249,10 @@ class Faults:
     def rejects(self, line: str) -> bool:
         self._load()
         return any(p.search(line.strip()) for p in self._reject)
+
+    def drops(self, line: str) -> bool:
+        self._load()
+        return any(p.search(line.strip()) for p in self._drop)
 
     def seconds_per_minute(self) -> float:
         self._load()

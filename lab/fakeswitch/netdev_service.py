@@ -5,6 +5,10 @@ A device is one inventory host (group `network`) with `ansible_host` (loopback),
 .lab/secrets/netdev.password (mode 0600). Each device runs as its own process with its own pid file, so
 labctl starts, stops and resets devices one by one. At every `up` the device's SSH host key (made once in
 .lab/data/<host>/) is written to .lab/netdev/known_hosts, so clients can check host keys strictly.
+
+A host that is not itself in lab/fakeswitch/topology.yml (the extra switches of a benchmark) names the
+device it copies with `lab_topology_device` (hardware, ports, seed, cabling); its own name is still its
+hostname. Unset, a host is looked up by its own name, as every lab device is.
 """
 
 from __future__ import annotations
@@ -44,8 +48,9 @@ class NetdevService(common.Service):
         self.username = str(hostvars.get("netdev_username") or "jinbao-lab")
         self.device_file = self.data_dir / "device.json"
         self.faults_file = self.data_dir / "faults.json"
+        self.topology_device = str(hostvars.get("lab_topology_device") or name)
         try:
-            netdev.device(name)
+            netdev.device(self.topology_device)
         except netdev.NetdevError as exc:
             raise common.LabError(str(exc)) from None
 
@@ -61,7 +66,8 @@ class NetdevService(common.Service):
     def device_config(self) -> dict:
         return {"hostname": self.name, "model": self.model, "address": self.address, "port": self.port,
                 "username": self.username, "data_dir": str(self.data_dir), "host_key": str(self.publish_host_key()),
-                "password_file": str(self.lab.state_dir / "secrets" / "netdev.password")}
+                "password_file": str(self.lab.state_dir / "secrets" / "netdev.password"),
+                "topology_device": self.topology_device}
 
     def prepare(self) -> None:
         self.lab.secret("netdev.password")

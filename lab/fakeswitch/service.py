@@ -16,6 +16,8 @@ State in .lab/data/<host>/ (labctl reset forgets it, and the next start is the s
   faults.json        optional, for tests, read on every command while the device runs:
                      {"reject": ["<regex>", ...]} refuses any command line matching a regex (re.search)
                      with "% Invalid input detected at '^' marker." (IOS) or "% Invalid input" (EOS).
+                     {"drop": ["<regex>", ...]} (IOS) closes the SSH session at a matching line, which
+                     is not executed: a session killed in the middle of a push.
                      {"seconds_per_minute": N} makes one minute of the IOS revert timer
                      (`configure terminal revert timer M`) last N seconds (default 60); read when the
                      timer is armed. Delete the file (or write {}) to clear the fault.

@@ -3,7 +3,8 @@
     python lab/fakeswitch/switch.py --config .lab/data/<host>/device.json
 
 device.json is written by lab/fakeswitch/service.py: hostname, model, address, port, username,
-password file, data dir. In the data dir the switch keeps, like a real one:
+password file, data dir, and the topology.yml device it is (its own name, or the lab device a benchmark's
+switch copies: hardware, ports, seed, cabling). In the data dir the switch keeps, like a real one:
 
 * ssh_host_rsa_key: its SSH host key (made once by the service);
 * startup-config: the saved configuration. At boot the running configuration is loaded from it (from the
@@ -55,12 +56,13 @@ class Device:
         self.vendor = MODELS.get(self.model)
         if self.vendor is None:
             raise SystemExit(f"{self.name}: model {self.model!r} is not one of {', '.join(sorted(MODELS))}")
-        self.facts = netdev.device(self.name)
+        topology_name = config.get("topology_device") or self.name  # a bench switch copies a lab device
+        self.facts = netdev.device(topology_name)
         self.data_dir = Path(config["data_dir"])
         self.startup_path = self.data_dir / "startup-config"
         self.ports = netdev.expand_ports(self.facts["ports"])
-        self.neighbors = netdev.neighbors(self.name)
-        self.linked_ports = netdev.linked_ports(self.name)
+        self.neighbors = netdev.neighbors(topology_name)
+        self.linked_ports = netdev.linked_ports(topology_name)
         self.faults = netdev.Faults(self.data_dir / "faults.json")
         self.flash_dir = self.data_dir / "flash"
         self.username = config.get("username", "")

@@ -17,9 +17,11 @@ checkpoint on the device before a change and the restore to it.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 try:
@@ -194,6 +196,14 @@ def normalise(text: str, v: Vendor) -> str:
     return "\n".join(out) + "\n"
 
 
+def disconnect(conn: Any) -> None:
+    """Close the session; one that is already gone is no error."""
+    try:
+        conn.disconnect()
+    except (OSError, EOFError, ReadTimeout, ValueError):
+        pass
+
+
 def checksum(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -287,7 +297,10 @@ def checkpoint(name: str, conn: Any, v: Vendor, file: str) -> None:
     """Keep the running configuration on the device itself (what restore() goes back to)."""
     if not v.checkpoint:
         raise NetdevError(name, "netdev_vendor", "no on-device checkpoint for this platform")
-    out = conn.send_command_timing(v.checkpoint.format(name=file), read_timeout=60)
+    try:
+        out = conn.send_command_timing(v.checkpoint.format(name=file), read_timeout=60)
+    except (OSError, EOFError, ReadTimeout) as exc:
+        raise NetdevError(name, "ansible_host", f"the session dropped at the checkpoint ({_reason(exc)})") from None
     for _ in range(2):  # "Destination filename [x]?" (take the name given), then "over write? [confirm]"
         last = out.strip().splitlines()[-1] if out.strip() else ""
         if not (last.endswith("?") or last.endswith("[confirm]")):
@@ -302,7 +315,10 @@ def restore(name: str, conn: Any, v: Vendor, file: str) -> str:
     if not v.restore:
         raise NetdevError(name, "netdev_vendor", "no configuration replace on this platform")
     _leave_config_mode(conn)
-    out = conn.send_command_timing(v.restore.format(name=file), read_timeout=120)
+    try:
+        out = conn.send_command_timing(v.restore.format(name=file), read_timeout=120)
+    except (OSError, EOFError, ReadTimeout) as exc:
+        raise NetdevError(name, "ansible_host", f"the session dropped before the restore ({_reason(exc)})") from None
     if re.search(v.error_pattern + "|" + FILE_ERROR, out):
         raise NetdevError(name, "restore", f"{v.restore.format(name=file)!r} failed: {out.strip()[:200]}")
     return out
@@ -311,7 +327,7 @@ def restore(name: str, conn: Any, v: Vendor, file: str) -> str:
 def save(name: str, conn: Any) -> None:
     try:
         conn.save_config()
-    except (ValueError, ReadTimeout, OSError) as exc:
+    except (ValueError, ReadTimeout, OSError, EOFError) as exc:
         raise NetdevError(name, "save", f"saving the configuration failed ({_reason(exc)})") from None
 
 
@@ -326,3 +342,54 @@ def _rejected_line(output: str, lines: list[str]) -> str:
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0][:200]
+
+
+# --- backups ------------------------------------------------------------------------------------------------
+@dataclass
+class Backup:
+    path: str           # the backup holding this configuration (new, or the latest when unchanged)
+    sha256: str
+    changed: bool       # a new version was written (or would be, in check mode)
+    previous: str       # the latest backup's text before ("" when there was none)
+    pruned: list[str] = field(default_factory=list)
+
+
+def keep_backup(root: str, device: str, text: str, keep: int = 30, check_mode: bool = False) -> Backup:
+    """Keep `text` as <root>/<device>/<UTC timestamp>.cfg with its .sha256 and the `latest` pointer, unless
+    it equals the latest backup (then that one is returned). The oldest beyond `keep` are pruned."""
+    folder = os.path.join(root, device)
+    latest = os.path.join(folder, "latest")
+    digest = checksum(text)
+    previous = ""
+    if os.path.exists(latest):
+        with open(latest, encoding="utf-8") as fh:
+            previous = fh.read()
+        if checksum(previous) == digest:
+            return Backup(os.path.realpath(latest), digest, False, previous)
+    if check_mode:
+        return Backup("", digest, True, previous)
+    os.makedirs(folder, mode=0o750, exist_ok=True)
+    path = os.path.join(folder, f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S.%fZ')}.cfg")
+    _write(path, text, 0o640)
+    _write(f"{path}.sha256", f"{digest}  {os.path.basename(path)}\n", 0o644)
+    tmp_link = f"{latest}.tmp"
+    if os.path.lexists(tmp_link):
+        os.unlink(tmp_link)
+    os.symlink(os.path.basename(path), tmp_link)
+    os.replace(tmp_link, latest)
+    backups = sorted(f for f in os.listdir(folder) if f.endswith(".cfg"))
+    pruned = []
+    for old in backups[:max(0, len(backups) - max(1, keep))]:
+        for f in (old, f"{old}.sha256"):
+            if os.path.exists(os.path.join(folder, f)):
+                os.unlink(os.path.join(folder, f))
+        pruned.append(old)
+    return Backup(path, digest, True, previous, pruned)
+
+
+def _write(path: str, text: str, mode: int) -> None:
+    tmp = f"{path}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)

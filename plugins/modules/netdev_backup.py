@@ -44,19 +44,17 @@ pruned: {description: Backups removed beyond I(keep)., type: list, elements: str
 """
 
 import difflib
-import os
-from datetime import UTC, datetime
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.netdev import CONNECTION_ARGS, NetdevError, checksum, connect, running_config, vendor
-
-
-def write(path: str, text: str, mode: int = 0o640) -> None:
-    tmp = f"{path}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+from ansible.module_utils.netdev import (
+    CONNECTION_ARGS,
+    NetdevError,
+    connect,
+    disconnect,
+    keep_backup,
+    running_config,
+    vendor,
+)
 
 
 def main() -> None:
@@ -66,48 +64,23 @@ def main() -> None:
         supports_check_mode=True,
     )
     p = module.params
-    folder = os.path.join(p["dir"], p["name"])
-    latest = os.path.join(folder, "latest")
     try:
         v = vendor(p["name"], p["vendor"])
         conn = connect(**p)
         try:
             text = running_config(p["name"], conn, v)
         finally:
-            conn.disconnect()
+            disconnect(conn)
     except NetdevError as exc:
         module.fail_json(msg=str(exc), field=exc.field)
-    digest = checksum(text)
-    previous = ""
-    if os.path.exists(latest):
-        with open(latest, encoding="utf-8") as fh:
-            previous = fh.read()
-        if checksum(previous) == digest:
-            module.exit_json(changed=False, path=os.path.realpath(latest), sha256=digest, pruned=[])
-    diff = {"before_header": os.path.realpath(latest) if previous else "(no backup yet)",
-            "after_header": f"{p['name']} running-config", "before": previous, "after": text}
-    if module.check_mode:
-        module.exit_json(changed=True, path="", sha256=digest, pruned=[], diff=diff)
-    os.makedirs(folder, mode=0o750, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-    path = os.path.join(folder, f"{stamp}.cfg")
-    write(path, text)
-    write(f"{path}.sha256", f"{digest}  {os.path.basename(path)}\n", 0o644)
-    tmp_link = f"{latest}.tmp"
-    if os.path.lexists(tmp_link):
-        os.unlink(tmp_link)
-    os.symlink(os.path.basename(path), tmp_link)
-    os.replace(tmp_link, latest)
-    backups = sorted(f for f in os.listdir(folder) if f.endswith(".cfg"))
-    pruned = []
-    for old in backups[:max(0, len(backups) - max(1, p["keep"]))]:
-        for f in (old, f"{old}.sha256"):
-            if os.path.exists(os.path.join(folder, f)):
-                os.unlink(os.path.join(folder, f))
-        pruned.append(old)
-    changes = sum(1 for line in difflib.unified_diff(previous.splitlines(), text.splitlines(), lineterm="")
+    b = keep_backup(p["dir"], p["name"], text, p["keep"], module.check_mode)
+    if not b.changed:
+        module.exit_json(changed=False, path=b.path, sha256=b.sha256, pruned=[])
+    diff = {"before_header": "the latest backup" if b.previous else "(no backup yet)",
+            "after_header": f"{p['name']} running-config", "before": b.previous, "after": text}
+    changes = sum(1 for line in difflib.unified_diff(b.previous.splitlines(), text.splitlines(), lineterm="")
                   if line[:1] in "+-" and line[:3] not in ("+++", "---"))
-    module.exit_json(changed=True, path=path, sha256=digest, pruned=pruned, lines_changed=changes, diff=diff)
+    module.exit_json(changed=True, path=b.path, sha256=b.sha256, pruned=b.pruned, lines_changed=changes, diff=diff)
 
 
 if __name__ == "__main__":

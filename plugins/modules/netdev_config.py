@@ -32,6 +32,12 @@ options:
   checkpoint: {description: File name of the on-device checkpoint., type: str, default: jinbao-prechange.cfg}
   confirm_minutes: {description: Commit-confirm timer (0 - none)., type: int, default: 0}
   save: {description: Save the configuration after a verified change., type: bool, default: true}
+  backup_dir:
+    description:
+      - Keep the running configuration before and after a change in C(<backup_dir>/<name>/) (as netdev_backup
+        does, on the same SSH session; a new version only when the configuration differs from the latest).
+    type: path
+  keep: {description: Backups kept per device., type: int, default: 30}
 author: jinbao-dc
 """
 
@@ -54,6 +60,8 @@ RETURN = r"""
 commands: {description: The lines sent (or that would be)., type: list, elements: str, returned: always}
 before_sha256: {description: SHA-256 of the running configuration before., type: str, returned: success}
 after_sha256: {description: SHA-256 of the running configuration after., type: str, returned: success}
+before_backup: {description: The backup holding the configuration before the change., type: str, returned: success}
+after_backup: {description: The backup holding the configuration after it., type: str, returned: success}
 restored:
   description: Whether the pre-change configuration was restored (and proven by checksum).
   type: bool
@@ -69,6 +77,8 @@ from ansible.module_utils.netdev import (
     confirm,
     connect,
     delta,
+    disconnect,
+    keep_backup,
     push,
     restore,
     running_config,
@@ -84,7 +94,9 @@ def main() -> None:
                        "managed": {"type": "list", "elements": "str", "default": []},
                        "checkpoint": {"type": "str", "default": "jinbao-prechange.cfg"},
                        "confirm_minutes": {"type": "int", "default": 0},
-                       "save": {"type": "bool", "default": True}},
+                       "save": {"type": "bool", "default": True},
+                       "backup_dir": {"type": "path"},
+                       "keep": {"type": "int", "default": 30}},
         supports_check_mode=True,
     )
     p = module.params
@@ -97,9 +109,12 @@ def main() -> None:
     try:
         before = running_config(name, conn, v)
         lines = delta(before, p["intended"], v, p["managed"])
-        result = {"commands": lines, "before_sha256": checksum(before)}
+        result = {"commands": lines, "before_sha256": checksum(before), "before_backup": "", "after_backup": ""}
+        if p["backup_dir"]:
+            result["before_backup"] = keep_backup(p["backup_dir"], name, before, p["keep"], module.check_mode).path
         if not lines:
-            module.exit_json(changed=False, after_sha256=result["before_sha256"], **result)
+            module.exit_json(changed=False, after_sha256=result["before_sha256"],
+                             **{**result, "after_backup": result["before_backup"]})
         diff = {"prepared": "\n".join(lines) + "\n"}
         if module.check_mode:
             module.exit_json(changed=True, diff=diff, **result)
@@ -122,7 +137,14 @@ def main() -> None:
                     confirm(name, conn, v, strict=False)  # the pre-change configuration is back: stop the timer
             except NetdevError as exc:
                 trouble = f" ({exc.message})"
-            now = checksum(running_config(name, conn, v))
+            try:
+                now = checksum(running_config(name, conn, v))
+            except NetdevError as exc:
+                timer = (f"the device's commit-confirm timer rolls the change back within {p['confirm_minutes']} "
+                         "minute(s), and " if p["confirm_minutes"] else "")
+                module.fail_json(msg=f"{failure}. The restore could not run ({exc.message}): {timer}the next run "
+                                     "reads the device again, and completes the change or restores it.",
+                                 field=failure.field, restored=False, **result)
             proven = now == result["before_sha256"]
             module.fail_json(msg=f"{failure}. " + (
                 f"The pre-change configuration was restored (SHA-256 {now[:12]} equals the pre-change one)."
@@ -134,11 +156,13 @@ def main() -> None:
             confirm(name, conn, v)
         if p["save"]:
             save(name, conn)
+        if p["backup_dir"]:
+            result["after_backup"] = keep_backup(p["backup_dir"], name, after, p["keep"]).path
         module.exit_json(changed=True, diff=diff, after_sha256=checksum(after), **result)
     except NetdevError as exc:
         module.fail_json(msg=str(exc), field=exc.field)
     finally:
-        conn.disconnect()
+        disconnect(conn)
 
 
 if __name__ == "__main__":

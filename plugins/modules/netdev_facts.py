@@ -46,7 +46,7 @@ unsupported:
 import re
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.netdev import CONNECTION_ARGS, NetdevError, command, connect, parse, vendor
+from ansible.module_utils.netdev import CONNECTION_ARGS, NetdevError, command, connect, disconnect, parse, vendor
 
 COMMANDS = {
     "cisco": {"version": "show version", "interfaces": "show interfaces status", "vlans": "show vlan brief",
@@ -79,7 +79,7 @@ def main() -> None:
                 if records is not None:
                     parsed.append(key)
         finally:
-            conn.disconnect()
+            disconnect(conn)
     except NetdevError as exc:
         module.fail_json(msg=str(exc), field=exc.field)
     facts["parsed"] = parsed

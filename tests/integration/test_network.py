@@ -88,11 +88,10 @@ def test_a_rejected_command_stops_the_change_restores_the_backup_and_spares_the_
     assert "The pre-change configuration was restored (SHA-256" in run.output
     (LAB_STATE / "data" / "core-01" / "faults.json").unlink()
     # The device runs its pre-change configuration: the backup module finds it equal to the one taken before.
-    check = run_playbook("network.yml", "--check", "-l", "vault-01,core-01", *seed())
+    check = run_playbook("network.yml", "--check", "-v", "-l", "vault-01,core-01", *seed())
     assert check.returncode == 0, check.output[-3000:]
-    backup_step = check.output.split("TASK [network : Back up before the change]")[1].split("TASK [")[0]
-    assert "ok: [core-01]" in backup_step, backup_step
-    assert len(list((seed.tmp / "backups" / "core-01").glob("*.cfg"))) == 1
+    only = list((seed.tmp / "backups" / "core-01").glob("*.cfg"))
+    assert len(only) == 1 and f"before_backup: {only[0]}" in check.output, check.output[-3000:]
     # max_fail_percentage 0: the failed core stopped the run; the second core was never touched
     assert not (seed.tmp / "backups" / "core-02").exists()
     assert not list((seed.tmp / "reports" / "network" / "changes").glob("*.json"))
@@ -127,3 +126,40 @@ def test_a_wrong_password_or_host_key_is_named_and_nothing_is_sent(seed, tmp_pat
     assert run.returncode != 0
     assert "acc-east-01: netdev_known_hosts: the host key of [127.0.0.1]:18806 does not match" in run.output, \
         run.output[-3000:]
+
+
+def test_a_template_that_opens_production_is_caught_before_any_push(seed):
+    opening = {"network_acl_exceptions": {"decision": ["permit ip 10.30.0.0 0.0.255.255 10.10.0.0 0.0.255.255"],
+                                          "exchange": ["permit tcp 10.20.0.0 0.0.255.255 host 10.10.0.5 eq 1521"]}}
+    run = run_playbook("network.yml", "-e", json.dumps(opening), *seed())
+    assert run.returncode != 0
+    assert ("core-01: ZONE-DECISION-IN line 5 'permit ip 10.30.0.0 0.0.255.255 10.10.0.0 0.0.255.255': "
+            "decision→production is reachable, but the flow policy forbids it") in run.output, run.output[-4000:]
+    assert "ZONE-EXCHANGE-IN line 5 'permit tcp 10.20.0.0 0.0.255.255 host 10.10.0.5 eq 1521': exchange→production" \
+        in run.output
+    assert not (seed.tmp / "backups").exists()  # no device was read, backed up or changed
+
+
+def test_a_session_killed_mid_push_is_completed_by_the_next_run(seed):
+    """The SSH session dies in the middle of the push: what was sent stays on the device (its commit-confirm
+    timer would roll it back later). The next run reads the drift, sends only the rest, verifies, confirms."""
+    faults = LAB_STATE / "data" / "core-01" / "faults.json"
+    faults.write_text(json.dumps({"drop": [r"^ip access-list extended ZONE-DECISION-IN"]}))
+    run = run_playbook("network.yml", "-l", "vault-01,core-01", *seed())
+    assert run.returncode != 0
+    assert "core-01: " in run.output and "ZONE-DECISION-IN" not in latest_or_empty(seed.tmp, "core-01")
+    faults.unlink()
+    again = run_playbook("network.yml", "-l", "vault-01,core-01", *seed())
+    assert again.returncode == 0, again.output[-4000:]
+    change = json.loads(next((seed.tmp / "reports" / "network" / "changes").glob("core-01-*.json")).read_text())
+    assert "ip vrf PRODUCTION" not in change["commands"]  # sent before the session died: not sent again
+    assert "ip access-list extended ZONE-DECISION-IN" in change["commands"]
+    running = latest(seed.tmp, "core-01")
+    assert all(f"ip access-list extended ZONE-{z}-IN" in running for z in ("PRODUCTION", "EXCHANGE", "DECISION"))
+    policy = json.loads((seed.tmp / "reports" / "network" / "policy-running.json").read_text())
+    assert policy["problems"] == [] or all(p.startswith("core-02") for p in policy["problems"])
+
+
+def latest_or_empty(tmp_path, device: str) -> str:
+    path = tmp_path / "backups" / device / "latest"
+    return path.read_text() if path.exists() else ""
