@@ -23,7 +23,7 @@ export PYTHONDONTWRITEBYTECODE :=
 PYTEST := run_pytest() { $(BIN)/python -m pytest "$$@" $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] || return $$rc; }; }; run_pytest
 
 .PHONY: help deps demo test lab-up lab-down lab-reset lab-status lab-build validate lint syntax unit integration e2e \
-        bench bench-discover bench-controller bench-migrate bench-pki clean
+        bench bench-discover bench-controller bench-migrate bench-pki bench-netpush clean
 
 help:
 	@echo "make demo      lab-up, then the whole consolidation (playbooks/site.yml) on the lab facility"
@@ -110,7 +110,7 @@ test: lint validate unit integration e2e
 	@echo "make test: all green"
 
 # --- benchmarks ---------------------------------------------------------------------------------
-bench: bench-discover bench-migrate bench-controller bench-pki
+bench: bench-discover bench-migrate bench-controller bench-pki bench-netpush
 
 bench-discover: lab-build
 	@$(BIN)/python bench/discover/run.py
@@ -120,6 +120,9 @@ bench-migrate: lab-build
 
 bench-pki: lab-build
 	@$(BIN)/python bench/pki/run.py
+
+bench-netpush: lab-build
+	@$(BIN)/python bench/netpush/run.py
 
 bench-controller: deps
 	@$(BIN)/python bench/controller/run.py

@@ -1,0 +1,643 @@
+"""Benchmark issue #4: configure 30 simulated core switches through playbooks/network.yml, side by side with a
+serial loop of the same play and a bare netmiko script on a thread pool.
+
+    .venv/bin/python bench/netpush/run.py [--rounds 1] [--workers 25] [--runs project,bare,serial] [--no-write]
+
+The switches: bench-sw-01..30 of bench/netpush/inventory, fake-switches Cisco IOS (the lab's extended
+`cisco_generic` model, lab/fakeswitch) on 127.0.0.1:18901-18930, each a copy of the lab's core-01 (odd
+numbers, side a of a pair) or core-02 (even, side b) with its seed configuration, so the core template has a
+real delta to push (VRFs, SVIs into their VRF, zone ACLs: ~70 lines). Their state (data, pid files, logs,
+known_hosts) is under .cache/bench/netpush/lab; the password is the lab's. They are stopped at the end, also
+on SIGTERM.
+
+Before timing: the lab's Vault up, its PKI built and lab-operator onboarded (network.yml is cert-gated),
+as `-i inventory/lab`. Then each round runs, each from all 30 switches reset to their seed and into fresh
+report and backup folders under .cache/bench/netpush/<run>-<round>/:
+
+* project: `ansible-playbook -i bench/netpush/inventory playbooks/network.yml` (side a of every pair in
+  parallel, then side b; forks 25 from ansible.cfg), ansible-playbook start-up, the gate and the policy
+  checks included;
+* bare:    a netmiko script on a ThreadPoolExecutor (--workers), side a then side b: per switch connect
+  (strict host keys), `show running-config` into a backup file with its SHA-256, the delta of
+  plugins/module_utils/netdev.py (the same intended configuration, rendered with jinja2 from the role's
+  template and filters), pushed, verified (running configuration read again: no delta left), `write memory`;
+* serial:  the project's play with `-e network_batch=1` (one device at a time).
+
+Every run is checked afterwards, untimed: the playbook exited 0; every switch runs and has saved the intended
+configuration (no delta left, every ZONE- ACL there); all three runs sent each switch the same lines.
+Prints the wall times and the ratios serial / project (goal >= 5x) and project / bare (goal <= 1.5x),
+medians over --rounds, writes the `## netpush` section of docs/BENCHMARKS.md and exits 1 when a goal is
+missed or a run is wrong. Where the time goes: both playbook runs carry ansible.posix.profile_tasks (their
+time by part), every run's CPU is counted (controller and switches), and after the runs one switch is taken
+from its seed step by step through the project's session code and through the bare script's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import jinja2
+import yaml
+from harness import ROOT, VENV_BIN, lab_operator, log, machine, update_benchmarks
+
+import common
+
+HERE = Path(__file__).resolve().parent
+INVENTORY = HERE / "inventory"
+STATE = ROOT / ".cache" / "bench" / "netpush"
+LAB_STATE = STATE / "lab"  # the bench switches' lab: data/<host>/, run/, log/, netdev/known_hosts
+LAB = ROOT / ".lab"
+PLAYBOOK = ROOT / "playbooks" / "network.yml"
+TEMPLATE = ROOT / "roles" / "network" / "templates" / "cisco" / "core.cfg.j2"
+MANAGED = [r"^ip access-list extended ZONE-"]  # roles/network/defaults/main.yml: network_managed.core
+SPEEDUP_GOAL, BARE_GOAL = 5.0, 1.5
+RUNS = ("project", "bare", "serial")
+PORTS = range(18901, 18931)
+KEEP_ON_RESET = {"ssh_host_rsa_key"}  # a reset forgets the configuration, not the device's host key
+
+
+def _load(name: str, path: Path):
+    """A module loaded by path under its own name (lab/fakeswitch's netdev.py and the project's
+    module_utils/netdev.py share a file name)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+fakeswitch = _load("bench_netpush_fakeswitch", ROOT / "lab" / "fakeswitch" / "service.py")
+netdev = _load("bench_netpush_netdev", ROOT / "plugins" / "module_utils" / "netdev.py")
+filters = _load("bench_netpush_filters", ROOT / "plugins" / "filter" / "network.py")
+IOS = netdev.VENDORS["cisco"]
+
+
+# --- the bench switches ------------------------------------------------------------------------------------
+class Switches:
+    """The 30 bench switches as lab services (lab/fakeswitch), built from the bench inventory."""
+
+    def __init__(self) -> None:
+        inventory = common.load_inventory(INVENTORY)
+        hostvars = inventory["_meta"]["hostvars"]
+        self.lab = common.Lab(LAB_STATE)
+        self.hostvars = {name: hv for name, hv in sorted(hostvars.items()) if hv.get("lab_service") == "fakeswitch"}
+        # ansible-inventory --list sorts mappings; the role sees the zones in their file's order.
+        zones = yaml.safe_load((INVENTORY / "group_vars" / "all" / "network.yml").read_text())["network_zones"]
+        for hv in self.hostvars.values():
+            hv["network_zones"] = zones
+        self.services = [fakeswitch.Service(name, hv, self.lab) for name, hv in self.hostvars.items()]
+        for svc in self.services:
+            svc.start_timeout = 180.0  # 30 Python processes starting at once on a small machine
+        ports = sorted(svc.port for svc in self.services)
+        if ports != list(PORTS):
+            raise SystemExit(f"bench: {INVENTORY.relative_to(ROOT)} must hold 30 switches on ports 18901-18930, "
+                             f"not {ports}")
+        self.known_hosts = LAB_STATE / "netdev" / "known_hosts"
+        self.password = common.Lab(LAB).secret("netdev.password")  # the lab's, made as labctl makes it if new
+
+    def side(self, name: str) -> str:
+        return str(self.hostvars[name].get("network_pair_side", "a"))
+
+    def check_ports(self) -> None:
+        """Every bench port free, or held by one of our own switches (a run that was interrupted)."""
+        ours = {svc.port for svc in self.services if svc.pid() is not None}
+        busy = [p for p in PORTS if p not in ours and common.port_open("127.0.0.1", p)]
+        if busy:
+            raise SystemExit(f"bench: 127.0.0.1 port(s) {', '.join(map(str, busy))} already in use by something "
+                             "else; the bench switches need 18901-18930")
+
+    def _share_password(self) -> None:
+        """The bench switches take the lab's netdev password (the inventory's netdev_password)."""
+        path = LAB_STATE / "secrets" / "netdev.password"
+        if not path.exists() or path.read_text().strip() != self.password:
+            tmp = path.with_suffix(".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(self.password)
+            os.replace(tmp, path)
+
+    def reset(self, services: list | None = None) -> float:
+        """Stop every switch (or those given), forget its configuration (saved and on flash), start it again:
+        the seed."""
+        t0 = time.monotonic()
+        services = self.services if services is None else services
+        self._share_password()
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            list(pool.map(lambda svc: svc.stop(), services))
+        for svc in services:
+            if svc.data_dir.exists():
+                for item in svc.data_dir.iterdir():
+                    if item.name in KEEP_ON_RESET:
+                        continue
+                    shutil.rmtree(item) if item.is_dir() and not item.is_symlink() else item.unlink()
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            list(pool.map(lambda svc: svc.start(), services))
+        return time.monotonic() - t0
+
+    def cpu(self) -> float:
+        """CPU seconds (user + system) the running switch processes have used so far."""
+        total = 0
+        for svc in self.services:
+            pid = svc.pid()
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split() if pid else []
+            except OSError:
+                fields = []
+            total += int(fields[11]) + int(fields[12]) if fields else 0  # utime, stime (fields 14, 15)
+        return total / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> str:
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            states = list(pool.map(lambda svc: svc.stop(), self.services))
+        return f"{states.count('stopped')} stopped"
+
+    def connect(self, name: str, **extra):
+        """A netmiko session to a bench switch, host key checked strictly against the bench's known_hosts."""
+        from netmiko import ConnectHandler
+
+        conn = ConnectHandler(device_type="cisco_ios", host="127.0.0.1", port=int(self.hostvars[name]["ansible_port"]),
+                              username=str(self.hostvars[name].get("netdev_username", "jinbao-lab")),
+                              password=self.password, secret=self.password, ssh_strict=True,
+                              system_host_keys=False, alt_host_keys=True, alt_key_file=str(self.known_hosts),
+                              **extra)
+        conn.enable()
+        return conn
+
+
+# --- the intended configuration ----------------------------------------------------------------------------
+def render_intended(hostvars: dict) -> str:
+    """roles/network/templates/cisco/core.cfg.j2 with the role's filters, as the role's template lookup does."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE.parent)), trim_blocks=True,
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    env.filters.update({"zone_acls": filters.zone_acls, "svi_address": filters.svi_address})
+    return env.get_template(TEMPLATE.name).render(
+        network_zones=hostvars["network_zones"], network_acl_exceptions=hostvars.get("network_acl_exceptions", {}),
+        network_svi_host=hostvars["network_svi_host"], network_hsrp_priority=hostvars["network_hsrp_priority"])
+
+
+def zone_acl_names(hostvars: dict) -> list[str]:
+    return sorted(acl["name"] for acl in filters.zone_acls(hostvars["network_zones"],
+                                                           hostvars.get("network_acl_exceptions", {})).values())
+
+
+# --- the three runs ----------------------------------------------------------------------------------------
+def playbook(label: str, out: Path, extra: list[str], timeout: float) -> tuple[float, str, int, float]:
+    """network.yml on the bench inventory (harness.run_playbook always takes inventory/lab), with
+    ansible.posix.profile_tasks (a time stamp per task, nothing else) to say where the time went."""
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
+               ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks", PROFILE_TASKS_TASK_OUTPUT_LIMIT="all",
+               PROFILE_TASKS_SORT_ORDER="none")
+    cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(INVENTORY), str(PLAYBOOK),
+           "-e", f"jinbao_reports_dir={out / 'reports'}", "-e", f"jinbao_backups_dir={out / 'backups'}", *extra]
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    cpu0 = _children_cpu()  # after Popen(), which reaps switches stopped earlier: ansible-playbook's CPU alone
+    lines: list[str] = []
+    last = ""
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("PLAY [") and line != last:
+                log(f"  {label}: {line.strip().strip('*').strip()}")
+                last = line
+        proc.wait(timeout=max(1.0, timeout - (time.monotonic() - start)))
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise SystemExit(f"bench: {label} did not finish within {timeout:.0f}s") from None
+    elapsed = time.monotonic() - start
+    cpu = _children_cpu() - cpu0
+    output = "".join(lines)
+    (out / "ansible.log").write_text(output)
+    return elapsed, output, proc.returncode, cpu
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def bare_script(sw: Switches, out: Path, workers: int) -> tuple[float, float, dict[str, list[str]]]:
+    """The baseline: what an engineer would write with netmiko alone. Returns (wall seconds, CPU seconds, lines
+    sent per switch)."""
+    start, cpu0 = time.monotonic(), time.process_time()
+    backups = out / "backups"
+    sent: dict[str, list[str]] = {}
+    lock = threading.Lock()
+
+    def one(name: str) -> None:
+        intended = render_intended(sw.hostvars[name])
+        conn = sw.connect(name)
+        try:
+            running = conn.send_command("show running-config", read_timeout=120)
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+            folder = backups / name
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{stamp}.cfg").write_text(running)
+            (folder / f"{stamp}.cfg.sha256").write_text(f"{hashlib.sha256(running.encode()).hexdigest()}  "
+                                                        f"{stamp}.cfg\n")
+            lines = netdev.delta(netdev.normalise(running, IOS), intended, IOS, MANAGED)
+            if lines:
+                output = conn.send_config_set(lines, read_timeout=60)
+                if re.search(IOS.error_pattern, output):
+                    raise RuntimeError(f"{name}: the device rejected a line:\n{output[-1000:]}")
+                after = conn.send_command("show running-config", read_timeout=120)
+                left = netdev.delta(netdev.normalise(after, IOS), intended, IOS, MANAGED)
+                if left:
+                    raise RuntimeError(f"{name}: {len(left)} line(s) still differ after the push: {left[:5]}")
+                conn.save_config()
+            with lock:
+                sent[name] = lines
+        finally:
+            conn.disconnect()
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for side in ("a", "b"):  # the pair discipline of network.yml: every side a, then every side b
+            list(pool.map(one, [n for n in sw.hostvars if sw.side(n) == side]))
+    return time.monotonic() - start, time.process_time() - cpu0, sent
+
+
+def project_commands(out: Path, names: list[str]) -> tuple[dict[str, list[str]], list[str]]:
+    """The lines network.yml sent to each switch (reports/network/changes/), and what is wrong with them."""
+    sent, problems = {}, []
+    for name in names:
+        records = sorted((out / "reports" / "network" / "changes").glob(f"{name}-*.json"))
+        if len(records) != 1:
+            problems.append(f"{name}: {len(records)} change record(s), not 1")
+            continue
+        sent[name] = json.loads(records[0].read_text())["commands"]
+    return sent, problems
+
+
+def check_devices(sw: Switches, intended: dict[str, str]) -> list[str]:
+    """Untimed: every switch runs the intended configuration (no delta, every zone ACL) and has saved it."""
+    problems: list[str] = []
+
+    def one(name: str) -> None:
+        try:
+            conn = sw.connect(name)
+            try:
+                running = netdev.normalise(conn.send_command("show running-config", read_timeout=120), IOS)
+            finally:
+                conn.disconnect()
+        except Exception as exc:  # an unreachable switch is a wrong run, reported with the others
+            problems.append(f"{name}: cannot read the running configuration ({exc})")
+            return
+        left = netdev.delta(running, intended[name], IOS, MANAGED)
+        missing = [acl for acl in zone_acl_names(sw.hostvars[name])
+                   if f"ip access-list extended {acl}" not in running]
+        startup = next(s for s in sw.services if s.name == name).data_dir / "startup-config"
+        saved = startup.read_text() if startup.exists() else ""
+        unsaved = [acl for acl in zone_acl_names(sw.hostvars[name]) if f"ip access-list extended {acl}" not in saved]
+        if left or missing or unsaved:
+            problems.append(f"{name}: {len(left)} line(s) from the intent ({'; '.join(left[:3])}), ACLs missing "
+                            f"{missing or 'none'}, not saved {unsaved or 'none'}")
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        list(pool.map(one, list(sw.hostvars)))
+    return problems
+
+
+def session_steps(sw: Switches) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+    """Untimed: one switch from its seed, alone, step by step, (1) through the project's session code
+    (module_utils/netdev.py, as netdev_config calls it: connect() and the confirm timer of the role's default)
+    and (2) as the bare script does it. Both lists are (step, seconds)."""
+    name, svc = sw.services[0].name, sw.services[0]
+    intended = render_intended(sw.hostvars[name])
+    steps: list[tuple[str, float]] = []
+
+    def timed(label: str, fn, *a, **kw):
+        t0 = time.monotonic()
+        result = fn(*a, **kw)
+        steps.append((label, time.monotonic() - t0))
+        return result
+
+    sw.reset([svc])
+    conn = timed("connect (strict host keys, enable)", netdev.connect, name=name, host="127.0.0.1", port=svc.port,
+                 device_type="cisco_ios", username=sw.hostvars[name].get("netdev_username", "jinbao-lab"),
+                 password=sw.password, secret=sw.password, known_hosts=str(sw.known_hosts))
+    try:
+        before = timed("show running-config", netdev.running_config, name, conn, IOS)
+        lines = timed("delta (hier_config)", netdev.delta, before, intended, IOS, MANAGED)
+        timed("checkpoint: copy running-config flash:", netdev.checkpoint, name, conn, IOS, "jinbao-prechange.cfg")
+        timed(f"push the delta ({len(lines)} lines; project: under commit-confirm)", netdev.push, name, conn, lines,
+              IOS, 5)
+        after = timed("show running-config (verify)", netdev.running_config, name, conn, IOS)
+        timed("delta (verify)", netdev.delta, after, intended, IOS, MANAGED)
+        timed("configure confirm", netdev.confirm, name, conn, IOS)
+        timed("write memory", netdev.save, name, conn)
+    finally:
+        conn.disconnect()
+    project, steps = steps, []
+
+    sw.reset([svc])
+    conn = timed("connect (strict host keys, enable)", sw.connect, name)
+    try:
+        running = timed("show running-config", conn.send_command, "show running-config", read_timeout=120)
+        lines = timed("delta (hier_config)", netdev.delta, netdev.normalise(running, IOS), intended, IOS, MANAGED)
+        timed(f"push the delta ({len(lines)} lines; project: under commit-confirm)", conn.send_config_set, lines,
+              read_timeout=60)
+        after = timed("show running-config (verify)", conn.send_command, "show running-config", read_timeout=120)
+        timed("delta (verify)", netdev.delta, netdev.normalise(after, IOS), intended, IOS, MANAGED)
+        timed("write memory", conn.save_config)
+    finally:
+        conn.disconnect()
+    return project, steps
+
+
+def import_cpu() -> float:
+    """CPU seconds a fresh Python takes to import what netdev_config imports (netmiko, hier_config)."""
+    code = ("import resource, netmiko, hier_config; u = resource.getrusage(resource.RUSAGE_SELF); "
+            "print(u.ru_utime + u.ru_stime)")
+    return float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
+
+
+RECAP = re.compile(r"^\S+\s+: ok=(\d+)\s+changed=\d+\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)", re.M)
+
+
+def host_tasks(output: str) -> int:
+    """How many host-tasks the run had (ok + unreachable + failed + skipped over every host of PLAY RECAP)."""
+    return sum(sum(map(int, m.groups())) for m in RECAP.finditer(output))
+
+
+# profile_tasks' recap: "<task> ----- 1.23s", the dashes fewer (or none) as the name gets longer.
+PROFILE_LINE = re.compile(r"^(?P<task>.+?) -*\s?(?P<secs>\d+\.\d\d)s$")
+# Where a playbook run's wall time goes, by task name (profile_tasks: each task's wall time over all its hosts).
+CATEGORIES = (
+    ("device sessions: config (backup, checkpoint, push, verify, confirm, save; netdev_config)",
+     re.compile(r"Push the delta")),
+    ("device sessions: facts and backups (netdev_facts, netdev_backup)", re.compile(r"Read the device|Back up")),
+    ("gate and the two policy checks", re.compile(r"^operator_gate|[Pp]olicy|configuration to check|zone-to-zone")),
+    ("report files: directories, intended configurations, change records, facts (file, copy)",
+     re.compile(r"Create reports|: Keep |Record the change")),
+    ("other controller-side tasks (set_fact, debug, group_by, argument specs)", re.compile(r".")),
+)
+STARTUP = "ansible-playbook start-up and between tasks (the rest)"
+
+
+def breakdown(output: str, elapsed: float) -> dict[str, float]:
+    """The run's wall time by CATEGORIES, from profile_tasks' recap; what no task accounts for is STARTUP."""
+    recap = output.split("TASKS RECAP", 1)[1] if "TASKS RECAP" in output else ""
+    tasks = [(m["task"].strip(), float(m["secs"])) for m in map(PROFILE_LINE.match, recap.splitlines()) if m]
+    found = {name: 0.0 for name, _ in CATEGORIES}
+    for task, secs in tasks:
+        name = next(name for name, pattern in CATEGORIES if pattern.search(task))
+        found[name] += secs
+    found[STARTUP] = max(0.0, elapsed - sum(found.values()))
+    return found
+
+
+# --- main --------------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of the three runs (medians)")
+    parser.add_argument("--workers", type=int, default=25, help="threads of the bare netmiko script")
+    parser.add_argument("--runs", default=",".join(RUNS), help="which runs, of " + ",".join(RUNS))
+    parser.add_argument("--timeout", type=float, default=1200, help="seconds allowed for each run")
+    parser.add_argument("--no-write", action="store_true", help="do not update docs/BENCHMARKS.md")
+    args = parser.parse_args(argv)
+    runs = [r for r in RUNS if r in args.runs.split(",")]
+    if not runs or set(args.runs.split(",")) - set(RUNS):
+        parser.error(f"--runs: a comma-separated choice of {', '.join(RUNS)}")
+    # Stopped with SIGTERM (kill, a CI timeout): unwind, so that `finally` stops the bench switches.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+    log("lab Vault up, its PKI built, lab-operator onboarded (network.yml is cert-gated)")
+    gate = lab_operator()  # -e vault_ca_file=<the lab's CA>: the inventory's own value, stated once more
+    sw = Switches()
+    sw.check_ports()
+    names = list(sw.hostvars)
+    intended = {name: render_intended(sw.hostvars[name]) for name in names}
+    times: dict[str, list[float]] = {r: [] for r in runs}
+    where: dict[str, list[dict[str, float]]] = {r: [] for r in runs}
+    cpus: dict[str, list[tuple[float, float]]] = {r: [] for r in runs}  # (controller, switches) CPU seconds
+    counted: dict[str, list[int]] = {r: [] for r in runs}  # host-tasks of a playbook run
+    sent: dict[str, dict] = {}
+    problems: list[str] = []
+    try:
+        for rnd in range(args.rounds):
+            for label in runs:
+                took = sw.reset()
+                log(f"round {rnd + 1}/{args.rounds} {label}: {len(names)} switches reset to their seed "
+                    f"(127.0.0.1:{PORTS[0]}-{PORTS[-1]}) in {took:.1f}s")
+                out = STATE / f"{label}-{rnd}"
+                shutil.rmtree(out, ignore_errors=True)
+                out.mkdir(parents=True)
+                wrong: list[str] = []
+                switch_cpu = sw.cpu()
+                if label == "bare":
+                    try:
+                        elapsed, cpu, lines = bare_script(sw, out, args.workers)
+                    except Exception as exc:  # a failed baseline is a wrong run, reported with the others
+                        wrong.append(f"the script failed: {exc}")
+                        elapsed, cpu, lines = float("nan"), float("nan"), {}
+                else:
+                    extra = [*gate, *(["-e", "network_batch=1"] if label == "serial" else [])]
+                    elapsed, output, rc, cpu = playbook(label, out, extra, args.timeout)
+                    where[label].append(breakdown(output, elapsed))
+                    counted[label].append(host_tasks(output))
+                    if rc != 0:
+                        wrong.append(f"ansible-playbook exit {rc}; see {(out / 'ansible.log').relative_to(ROOT)}:\n"
+                                     f"{output[-1500:]}")
+                    lines, missing = project_commands(out, names)
+                    wrong += missing
+                    for name in names:
+                        path = out / "reports" / "network" / "intended" / f"{name}.cfg"
+                        if not path.exists() or path.read_text().strip() != intended[name].strip():
+                            wrong.append(f"{name}: the role's intended configuration is missing or not the one the "
+                                         "bench renders")
+                times[label].append(elapsed)
+                cpus[label].append((cpu, sw.cpu() - switch_cpu))
+                wrong += check_devices(sw, intended)
+                for name, cmds in lines.items():
+                    first = sent.setdefault(name, {"by": f"{label} round {rnd + 1}", "lines": cmds})
+                    if cmds != first["lines"]:
+                        wrong.append(f"{name}: sent {len(cmds)} line(s), {first['by']} sent {len(first['lines'])} "
+                                     "other ones")
+                problems += [f"{label}, round {rnd + 1}: {w}" for w in wrong]
+                log(f"round {rnd + 1}/{args.rounds} {label:<7} {elapsed:6.1f}s (CPU: controller {cpu:.1f}s, switches "
+                    f"{cpus[label][-1][1]:.1f}s); every switch runs and saved the "
+                    f"intended configuration, same lines as the other runs: {'yes' if not wrong else 'NO'}")
+        log("one switch alone, step by step: the project's session code, then the bare script's (untimed)")
+        steps = session_steps(sw)
+    finally:
+        log(f"stopping the bench switches: {sw.stop()}")
+
+    med = {label: statistics.median(t) for label, t in times.items() if t}
+    counts = sorted({len(v["lines"]) for v in sent.values()})
+    span = f"{counts[0]}-{counts[-1]}" if len(counts) > 1 else str(counts[0]) if counts else "?"
+    speedup = med["serial"] / med["project"] if {"serial", "project"} <= med.keys() else None
+    overhead = med["project"] / med["bare"] if {"bare", "project"} <= med.keys() else None
+    typical = {label: median_round(where[label], times[label]) for label in runs if where[label]}
+    cpu = {label: median_round(cpus[label], times[label]) for label in runs}
+    print()
+    for label in runs:
+        print(f"  {label:<8} {med[label]:7.1f} s   CPU: controller {cpu[label][0]:6.1f} s, switches "
+              f"{cpu[label][1]:5.1f} s   (rounds: {', '.join(f'{t:.1f}' for t in times[label])})")
+    if speedup is not None:
+        print(f"  serial / project  {speedup:5.2f}x  ({'meets' if speedup >= SPEEDUP_GOAL else 'MISSES'} the goal "
+              f">= {SPEEDUP_GOAL:.0f}x)")
+    if overhead is not None:
+        print(f"  project / bare    {overhead:5.2f}x  ({'meets' if overhead <= BARE_GOAL else 'MISSES'} the goal "
+              f"<= {BARE_GOAL}x)")
+    print(f"  lines sent per switch: {span}; every run right: {'yes' if not problems else 'NO'}")
+    for label, parts in typical.items():
+        print(f"  where the {label} run's time went:")
+        for name, secs in parts.items():
+            print(f"    {secs:6.1f}s  {name}")
+    for label, session in zip(("the project's session (netdev_config)", "the bare script's session"), steps,
+                              strict=True):
+        print(f"  {label}, one switch alone: {sum(t for _, t in session):.2f}s")
+        for step, secs in session:
+            print(f"    {secs:6.2f}s  {step}")
+    for problem in problems:
+        print(f"  PROBLEM {problem}")
+
+    if not args.no_write and set(runs) == set(RUNS) and not problems:
+        tasks = {label: median_round(counted[label], times[label]) for label in ("project", "serial")}
+        update_benchmarks("netpush", section(args, times, med, speedup, overhead, span, typical, cpu, tasks, steps,
+                                             import_cpu()))
+        log("docs/BENCHMARKS.md updated (section: netpush)")
+    elif not args.no_write:
+        log("docs/BENCHMARKS.md left alone (not all three runs, or a run was wrong)")
+    ok = not problems and (speedup is None or speedup >= SPEEDUP_GOAL) and (overhead is None or overhead <= BARE_GOAL)
+    return 0 if ok else 1
+
+
+def median_round(parts: list, times: list[float]):
+    """What was measured in the round whose wall time is the median one (the lower middle of an even count)."""
+    order = sorted(range(len(times)), key=lambda i: times[i])
+    return parts[order[(len(order) - 1) // 2]]
+
+
+def wrap(text: str, bullet: bool = False) -> str:
+    """One paragraph (or list item) of the section, wrapped like the rest of docs/BENCHMARKS.md."""
+    text = " ".join(text.split())
+    if bullet:
+        return textwrap.fill(text, width=110, initial_indent="- ", subsequent_indent="  ", break_on_hyphens=False)
+    return textwrap.fill(text, width=110, break_on_hyphens=False)
+
+
+def section(args, times, med, speedup, overhead, span, typical, cpu, tasks, steps, import_cpu) -> str:
+    rounds = "1 round" if args.rounds == 1 else f"{args.rounds} rounds, medians"
+    verdict = {True: "meets", False: "**misses**"}
+    ncpu = os.cpu_count() or 1
+    n = len(PORTS)
+    project_steps, bare_steps = (dict(session) for session in steps)
+    where = typical["project"]
+    config, facts, gate, report = (where[name] for name, _ in CATEGORIES[:4])
+    serial_config = typical["serial"][CATEGORIES[0][0]]
+
+    def step(session: dict, prefix: str) -> float:
+        return next((secs for name, secs in session.items() if name.startswith(prefix)), 0.0)
+
+    checkpoint = step(project_steps, "checkpoint")
+    show_gap = step(project_steps, "show running-config") - step(bare_steps, "show running-config")
+    rows = "\n".join(f"| {name} | {typical['project'][name]:.1f} s | {typical['serial'][name]:.1f} s |"
+                     for name in typical["project"])
+    session_rows = "\n".join(
+        f"| {name} | {secs:.2f} s | {f'{bare_steps[name]:.2f} s' if name in bare_steps else '-'} |"
+        for name, secs in project_steps.items())
+    session_rows += "".join(f"\n| {name} | - | {secs:.2f} s |" for name, secs in bare_steps.items()
+                            if name not in project_steps)
+    waits = []
+    if checkpoint > 1.5:
+        waits.append(f"{checkpoint:.1f} s for the on-device checkpoint (`send_command_timing` returns only after "
+                     "2 s without output, and the copy prompts once more)")
+    if show_gap > 0.2:
+        waits.append(f"about {show_gap:.1f} s more per command, connect included (`connect()` sets "
+                     "`fast_cli=False`, netmiko's slow pacing)")
+    waits_text = ("Within one session the project waits where the script does not: " + "; ".join(waits) + ". "
+                  if waits else "")
+    intro = wrap(f"""`make bench-netpush` (bench/netpush/run.py, issue #4): {n} simulated Cisco IOS core switches
+        (lab/fakeswitch `cisco_generic`, bench-sw-01..{n} on 127.0.0.1:{PORTS[0]}-{PORTS[-1]}, {n // 2} redundant
+        pairs) taken from their seed (the lab's core pair as found) to the core template: {span} lines per switch
+        (VRFs, SVIs moved into their VRF, zone ACLs). Each run starts from all switches reset to the seed, with
+        fresh report and backup folders, and is checked afterwards: every switch runs and has saved the intended
+        configuration, and all runs sent the same lines. {rounds}; {machine()}.""")
+    rounds_line = wrap(f"""All rounds (s): project {', '.join(f'{t:.1f}' for t in times['project'])}; serial
+        {', '.join(f'{t:.1f}' for t in times['serial'])}; bare {', '.join(f'{t:.1f}' for t in times['bare'])}.
+        CPU is user + system time: the controller's is ansible-playbook with its forks and modules, or the
+        script's own process; the switches' is the {n} simulator processes.""")
+    runs = wrap("""The project: the cert gate (Vault), the policy check of the intended configurations, side a of
+        every pair in parallel (forks 25), then side b, each switch on one `netdev_config` session (backup,
+        on-device checkpoint, the delta under commit-confirm, verify, confirm, save, backup) with its intended
+        configuration and change record written to reports/, then the facts of every switch on a second session,
+        and the policy check of the running configurations. The bare script: one netmiko session per switch on a
+        thread pool, side a then side b: `show running-config` to a backup file with its SHA-256, the same delta
+        (plugins/module_utils/netdev.py, the same intended configuration), pushed, verified by reading the
+        configuration again, `write memory`; nothing else.""")
+    bullets = "\n".join(wrap(text, bullet=True) for text in (
+        f"""The parallel run is bound by the controller's CPU. The bare script does its {n} sessions in one
+        process on threads: {cpu['bare'][0]:.1f} s of CPU. The project's run is {tasks['project']} Ansible
+        host-tasks (about {tasks['project'] / n:.0f} per switch): each one a worker process forked by
+        ansible-playbook, each module run a new Python process that imports its libraries again (importing
+        netmiko and hier_config alone takes {import_cpu:.2f} s of CPU). That is {cpu['project'][0]:.0f} s of
+        CPU, a floor of {cpu['project'][0] / ncpu:.0f} s of wall time on {ncpu} CPUs; more forks cannot buy more
+        cores. The switches themselves use {cpu['project'][1]:.1f} s.""",
+        f"""The per-host file tasks (report directories, intended configuration, change record, facts summary:
+        `file` and `copy`, each a module run per switch) take {report:.1f} s of the parallel run, more than the
+        configuration sessions ({config:.1f} s). The facts of every switch, on a second session, take
+        {facts:.1f} s; the gate and the two policy checks {gate:.1f} s.""",
+        f"""{waits_text}These waits cost no CPU: they overlap in the parallel run but add up in the serial loop,
+        {serial_config / n:.1f} s per switch in `netdev_config` alone. So the serial loop is bound by waiting and
+        the parallel run by CPU, and serial / project stays at {speedup:.1f}x on {ncpu} CPUs.""",
+    ))
+    return f"""## netpush
+
+{intro}
+
+| run | wall time | CPU: controller | CPU: switches | ratio | goal |
+|---|---:|---:|---:|---:|---|
+| project: `ansible-playbook -i bench/netpush/inventory playbooks/network.yml` | {med['project']:.1f} s \
+| {cpu['project'][0]:.1f} s | {cpu['project'][1]:.1f} s | | |
+| serial loop: the same play with `-e network_batch=1` | {med['serial']:.1f} s \
+| {cpu['serial'][0]:.1f} s | {cpu['serial'][1]:.1f} s \
+| serial / project **{speedup:.2f}x** | >= {SPEEDUP_GOAL:.0f}x: {verdict[speedup >= SPEEDUP_GOAL]} |
+| bare netmiko script, {args.workers} threads | {med['bare']:.1f} s | {cpu['bare'][0]:.1f} s | {cpu['bare'][1]:.1f} s \
+| project / bare **{overhead:.2f}x** | <= {BARE_GOAL}x: {verdict[overhead <= BARE_GOAL]} |
+
+{rounds_line}
+
+{runs}
+
+Where the playbook runs' time went (ansible.posix.profile_tasks: each task's wall time over all its hosts):
+
+| part | project | serial loop |
+|---|---:|---:|
+{rows}
+
+One switch alone, from its seed, step by step (untimed, after the runs): the project's session code
+(module_utils/netdev.py as `netdev_config` calls it) and the bare script's.
+
+| step | project session | bare session |
+|---|---:|---:|
+{session_rows}
+| **total** | **{sum(project_steps.values()):.2f} s** | **{sum(bare_steps.values()):.2f} s** |
+
+Where the time goes:
+
+{bullets}
+"""
+
+
+if __name__ == "__main__":
+    sys.exit(main())
