@@ -508,8 +508,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {label}, one switch alone: {sum(t for _, t in session):.2f}s")
         for step, secs in session:
             print(f"    {secs:6.2f}s  {step}")
-    for problem in problems:
+    for problem in problems[:20]:
         print(f"  PROBLEM {problem}")
+    if len(problems) > 20:
+        print(f"  ... and {len(problems) - 20} more problem(s)")
 
     if not args.no_write and set(runs) == set(RUNS) and not problems:
         tasks = {label: median_round(counted[label], times[label]) for label in ("project", "serial")}
