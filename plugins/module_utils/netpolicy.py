@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 try:
-    from ansible.module_utils.facility import DATA_ZONES, ZONES, flow_allowed
+    from ansible.module_utils.facility import ZONES, flow_allowed
 except ImportError:  # imported by path (filters, tests)
-    from facility import DATA_ZONES, ZONES, flow_allowed
+    from facility import ZONES, flow_allowed
 
 ACL_NAME = "ZONE-{zone}-IN"
 
@@ -256,5 +256,5 @@ def policy_matrix(zones: Iterable[str]) -> dict[str, dict[str, bool]]:
     return {s: {d: network_flow_allowed(s, d) for d in zones if d != s} for s in zones}
 
 
-__all__ = ["ACL_NAME", "DATA_ZONES", "check", "network_flow_allowed", "parse_config", "policy_matrix", "reachability",
+__all__ = ["ACL_NAME", "check", "network_flow_allowed", "parse_config", "policy_matrix", "reachability",
            "zone_acl", "zone_acls"]

@@ -45,6 +45,15 @@ CONNECTION_ARGS: dict[str, dict[str, Any]] = {
 }
 
 
+# The connection options of a module that reads only public PKI endpoints or logs in by AppRole (no token).
+PUBLIC_ARGS: dict[str, dict[str, Any]] = {k: v for k, v in CONNECTION_ARGS.items() if k != "token"}
+
+
+def twin(client: Any, timeout: float = 30.0) -> Any:
+    """A second client with the same address, trust and token, on its own HTTP session: one per thread."""
+    return hvac.Client(url=client.url, token=client.token, verify=client.session.verify, timeout=timeout)
+
+
 def connect(name: str, url: str, token: str, ca_file: str | None = None, timeout: float = 30.0) -> Any:
     """An authenticated hvac client for an unsealed Vault, or VaultError naming what to fix."""
     client = open_unsealed(name, url, ca_file, timeout, token=token)

@@ -75,7 +75,7 @@ from ansible.module_utils.pki import (
     load_chain,
     load_key,
 )
-from ansible.module_utils.vault import VaultError, issuing_ca, open_unsealed
+from ansible.module_utils.vault import PUBLIC_ARGS, VaultError, issuing_ca, open_unsealed
 
 
 def _append(path: str, record: dict) -> None:
@@ -91,10 +91,7 @@ def _append(path: str, record: dict) -> None:
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "name": {"type": "str", "required": True},
-            "url": {"type": "str", "required": True},
-            "ca_file": {"type": "path"},
-            "timeout": {"type": "float", "default": 30.0},
+            **PUBLIC_ARGS,
             "mount": {"type": "str", "default": "pki-city"},
             "operator": {"type": "str", "required": True},
             "playbook": {"type": "str", "required": True},

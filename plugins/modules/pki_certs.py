@@ -119,7 +119,7 @@ from ansible.module_utils.pki import (
     write_atomic,
     write_register,
 )
-from ansible.module_utils.vault import VaultError, call, connect_approle, issuing_ca, open_unsealed
+from ansible.module_utils.vault import PUBLIC_ARGS, VaultError, call, connect_approle, issuing_ca, open_unsealed, twin
 
 NAME = r"^[a-z0-9][a-z0-9-]{1,30}[a-z0-9]$"
 
@@ -131,10 +131,7 @@ def _subject_files(base: str, name: str) -> tuple[str, str]:
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "name": {"type": "str", "required": True},
-            "url": {"type": "str", "required": True},
-            "ca_file": {"type": "path"},
-            "timeout": {"type": "float", "default": 30.0},
+            **PUBLIC_ARGS,
             "approle_file": {"type": "path", "required": True},
             "mount": {"type": "str", "default": "pki-city"},
             "sign_path": {"type": "str", "required": True},
@@ -213,14 +210,11 @@ def main() -> None:
         client = connect_approle(p["name"], p["url"], p["approle_file"], p["ca_file"], p["timeout"])
     except VaultError as exc:
         module.fail_json(msg=str(exc))
-    token = client.token
     local = threading.local()
 
     def session():
         if not hasattr(local, "client"):
-            import hvac
-
-            local.client = hvac.Client(url=p["url"], token=token, verify=p["ca_file"] or True, timeout=p["timeout"])
+            local.client = twin(client, p["timeout"])
         return local.client
 
     def one(job):

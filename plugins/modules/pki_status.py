@@ -43,16 +43,13 @@ pki:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.pki import CRYPTOGRAPHY_IMPORT_ERROR, HAS_CRYPTOGRAPHY, PkiError, read_register, status
-from ansible.module_utils.vault import VaultError, call, issuing_ca, open_unsealed
+from ansible.module_utils.vault import PUBLIC_ARGS, VaultError, call, issuing_ca, open_unsealed
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "name": {"type": "str", "required": True},
-            "url": {"type": "str", "required": True},
-            "ca_file": {"type": "path"},
-            "timeout": {"type": "float", "default": 30.0},
+            **PUBLIC_ARGS,
             "mount": {"type": "str", "default": "pki-city"},
             "registers": {"type": "dict", "required": True},
             "window_days": {"type": "int", "default": 14},
