@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import ClassVar
 
 ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
@@ -170,6 +171,15 @@ class Service:
 
     def after_start(self) -> None:
         """Seed the running service (idempotent: a restart of labctl up must not seed twice)."""
+
+    # Faults and triggers a test or a demo can set off (`labctl act NAME ACTION [ARG ...]`):
+    # action name -> one line of help. A subclass that lists actions implements act().
+    actions: ClassVar[dict[str, str]] = {}
+
+    def act(self, action: str, args: list[str]) -> str:
+        """Carry out one of `actions` on the running service; return what was done, in one line."""
+        raise LabError(f"{self.name}: {self.kind} has no action {action!r}"
+                       + (f"; known: {', '.join(sorted(self.actions))}" if self.actions else ""))
 
     # --- process management -----------------------------------------------------------------------
     def pid(self) -> int | None:

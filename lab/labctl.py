@@ -5,6 +5,8 @@
     python lab/labctl.py status
     python lab/labctl.py build
     python lab/labctl.py reset  [--only NAME ...]    # stop and forget the state: back to the seed facility
+    python lab/labctl.py act NAME ACTION [ARG ...]   # a trigger or fault, e.g. act backup-01 run-backups
+    python lab/labctl.py actions                     # what `act` can do, per service
 
 Every inventory host with a `lab_service` variable is one simulated system; that variable names the
 folder under lab/ whose service.py provides it. `down` stops only what `up` started, by pid file.
@@ -48,14 +50,30 @@ def services(inventory: Path, lab: Lab, only: list[str] | None = None) -> list[S
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="labctl", description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=("up", "down", "status", "build", "reset"))
+    parser.add_argument("action", choices=("up", "down", "status", "build", "reset", "act", "actions"))
+    parser.add_argument("words", nargs="*", help="act: NAME ACTION [ARG ...]")
     parser.add_argument("--inventory", default=str(ROOT / "inventory" / "lab"))
     parser.add_argument("--only", nargs="*", help="host names or service kinds to act on")
     args = parser.parse_args(argv)
     lab = Lab()
     try:
+        if args.action == "act":
+            if len(args.words) < 2:
+                raise LabError("act needs a service name and an action: labctl act NAME ACTION [ARG ...]")
+            name, action, rest = args.words[0], args.words[1], args.words[2:]
+            svcs = [s for s in services(Path(args.inventory), lab) if s.name == name]
+            if not svcs:
+                raise LabError(f"no lab service named {name!r} in {args.inventory}")
+            if svcs[0].pid() is None:
+                raise LabError(f"{name} is not running (make lab-up)")
+            print(f"{name}: {svcs[0].act(action, rest)}")
+            return 0
         svcs = services(Path(args.inventory), lab, args.only)
-        if args.action == "build":
+        if args.action == "actions":
+            for svc in svcs:
+                for action, text in sorted(svc.actions.items()):
+                    print(f"{svc.name:<20} {action:<22} {text}")
+        elif args.action == "build":
             for svc in svcs:
                 svc.build()
                 print(f"{svc.name:<20} built")

@@ -18,7 +18,12 @@ ZONES = ("production", "exchange", "decision", "management")
 DATA_ZONES = ("production", "exchange", "decision")
 TIERS = ("central", "province", "city")
 MAIN_ROOM = "main"
-ROOM_PATTERN = re.compile(r"^(main|branch-[a-z0-9][a-z0-9-]*)$")
+ROOM_PATTERN = re.compile(r"^(main|branch-[a-z0-9][a-z0-9-]*|dr-[a-z0-9][a-z0-9-]*)$")
+# The disaster-recovery centre's rooms hold copies (standbys, backup replicas), not the systems themselves.
+DR_ROOM_PREFIX = "dr-"
+# Hosts of the upper tiers that this city's tools talk to (e.g. the province Prometheus that federates
+# from the city): they stand outside this facility, so its room, rack and zone rules do not apply.
+EXTERNAL_GROUP = "external"
 LIFECYCLES = ("new", "existing", "decommissioned")
 
 # The notice, §4: exchange data comes from production; decision data from production and exchange.
@@ -100,7 +105,8 @@ def _room_problems(host: str, hv: Mapping[str, Any], rooms: Iterable[str]) -> li
     if zone in CENTRALISED_ZONES and room != MAIN_ROOM:
         problems.append(Problem(host, "room", f"{zone} assets must sit in the main machine room from day one "
                                               f"(notice §3), but room is {room!r}"))
-    if zone == "production" and hv.get("lifecycle") == "new" and room != MAIN_ROOM:
+    if (zone == "production" and hv.get("lifecycle") == "new" and room != MAIN_ROOM
+            and not room.startswith(DR_ROOM_PREFIX)):
         problems.append(Problem(host, "room", "a new production system must be built in the main machine room "
                                               f"(notice §3), but room is {room!r}"))
     return problems
@@ -247,13 +253,15 @@ def check_facility(hosts: Mapping[str, Mapping[str, Any]], facility: Mapping[str
         problems.append(Problem("facility", "tier", f"{tier!r} is not a tier; expected one of {', '.join(TIERS)}"))
     for room in sorted(rooms):
         if not ROOM_PATTERN.match(room):
-            problems.append(Problem("facility", "rooms", f"{room!r} is not a room name; use 'main' or 'branch-<name>'"))
+            problems.append(Problem("facility", "rooms",
+                                    f"{room!r} is not a room name; use 'main', 'branch-<name>' or 'dr-<name>'"))
     if rooms and MAIN_ROOM not in rooms:
         problems.append(Problem("facility", "rooms", "the main machine room 'main' is not declared"))
     for rack in sorted(racks):
         room = (racks[rack] or {}).get("room")
         if rooms and room not in rooms:
             problems.append(Problem(f"rack {rack}", "room", f"unknown room {room!r}"))
+    hosts = {h: hv for h, hv in hosts.items() if EXTERNAL_GROUP not in (hv.get("group_names") or ())}
     for host in sorted(hosts):
         hv = hosts[host]
         problems.extend(_zone_problems(host, hv))
