@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
             if len(args.words) < 2:
                 raise LabError("act needs a service name and an action: labctl act NAME ACTION [ARG ...]")
             name, action, rest = args.words[0], args.words[1], args.words[2:]
-            svcs = [s for s in services(Path(args.inventory), lab) if s.name == name]
+            svcs = services(Path(args.inventory), lab, [name])  # loads only that host's service class
+            svcs = [s for s in svcs if s.name == name]
             if not svcs:
                 raise LabError(f"no lab service named {name!r} in {args.inventory}")
             if svcs[0].pid() is None:
