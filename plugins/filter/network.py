@@ -38,24 +38,6 @@ def svi_address(subnet: str, host: int, style: str = "mask") -> str:
     return f"{address}/{net.prefixlen}" if style == "prefix" else f"{address} {net.netmask}"
 
 
-_VOLATILE = ("uptime", "restarted", "reload_reason", "exptime", "last_input", "last_output")
-
-
-def netdev_facts_summary(facts: dict) -> dict:
-    """What the inventory of the network keeps of a device's facts: the parsed records without the fields
-    that change by themselves (uptime, timers), so that the record changes only when the device does."""
-    out = {}
-    for key, value in (facts or {}).items():
-        if key == "parsed":
-            continue
-        if isinstance(value, list):
-            out[key] = [{k: v for k, v in rec.items() if not any(t in k.lower() for t in _VOLATILE)}
-                        for rec in value if isinstance(rec, dict)]
-        else:
-            out[key] = "(not parsed: no ntc-templates template for this platform and command)"
-    return out
-
-
 def network_tables(changes: list[dict], backups: dict, policy: dict | None) -> list[dict]:
     """The report's network section: changes per device, backups kept, and the zone-to-zone matrix of what
     the core pair runs against the flow policy. Empty when network.yml never ran."""
@@ -93,5 +75,4 @@ def network_tables(changes: list[dict], backups: dict, policy: dict | None) -> l
 
 class FilterModule:
     def filters(self):
-        return {"zone_acls": zone_acls, "svi_address": svi_address, "netdev_facts_summary": netdev_facts_summary,
-                "network_tables": network_tables}
+        return {"zone_acls": zone_acls, "svi_address": svi_address, "network_tables": network_tables}

@@ -122,7 +122,7 @@ def connect(name: str, host: str, port: int, device_type: str, username: str, pa
     params = {"device_type": device_type, "host": host, "port": port, "username": username, "password": password,
               "secret": secret or "", "conn_timeout": timeout, "auth_timeout": timeout, "banner_timeout": timeout,
               "timeout": timeout, "ssh_strict": True, "system_host_keys": False, "alt_host_keys": True,
-              "alt_key_file": known_hosts, "fast_cli": False}
+              "alt_key_file": known_hosts, "fast_cli": True}
     attempts = max(1, retries)
     for attempt in range(1, attempts + 1):
         try:
@@ -178,6 +178,73 @@ def parse(v: Vendor, cmd: str, text: str) -> list[dict] | None:
     except Exception:  # no template, or TextFSM refused the text: both mean "keep the text"
         return None
     return parsed if isinstance(parsed, list) and parsed else None
+
+
+# --- facts -------------------------------------------------------------------------------------------------
+# The show commands behind a device's facts, per vendor (netdev_facts, and netdev_config after a change).
+FACT_COMMANDS = {
+    "cisco": {"version": "show version", "interfaces": "show interfaces status", "vlans": "show vlan brief",
+              "lldp": "show lldp neighbors"},
+    "arista": {"version": "show version", "interfaces": "show interfaces status", "vlans": "show vlan",
+               "lldp": "show lldp neighbors"},
+    "huawei": {"version": "display version", "interfaces": "display interface brief", "vlans": "display vlan",
+               "lldp": "display lldp neighbor brief"},
+    "h3c": {"version": "display version", "interfaces": "display interface brief", "vlans": "display vlan",
+            "lldp": "display lldp neighbor brief"},
+    "cisco_asa": {"version": "show version", "interfaces": "show interface ip brief"},
+}
+_VOLATILE_FACTS = ("uptime", "restarted", "reload_reason", "exptime", "last_input", "last_output")
+
+
+def read_facts(name: str, conn: Any, v: Vendor, vendor_name: str) -> tuple[dict, list[str]]:
+    """The device's version, interfaces, VLANs and LLDP neighbours, parsed with ntc-templates where a template
+    exists (facts['parsed'] lists which), and the commands the device does not know."""
+    facts: dict = {}
+    unsupported, parsed = [], []
+    for key, cmd in FACT_COMMANDS[vendor_name].items():
+        text = command(name, conn, cmd)
+        if re.search(v.error_pattern + r"|Unknown command|No such command", text):
+            unsupported.append(cmd)
+            continue
+        records = parse(v, cmd, text)
+        facts[key] = text if records is None else records
+        if records is not None:
+            parsed.append(key)
+    facts["parsed"] = parsed
+    return facts, unsupported
+
+
+def facts_summary(facts: dict) -> dict:
+    """What the inventory of the network keeps of a device's facts: the parsed records without the fields
+    that change by themselves (uptime, timers), so that the record changes only when the device does."""
+    out = {}
+    for key, value in (facts or {}).items():
+        if key == "parsed":
+            continue
+        if isinstance(value, list):
+            out[key] = [{k: v for k, v in rec.items() if not any(t in k.lower() for t in _VOLATILE_FACTS)}
+                        for rec in value if isinstance(rec, dict)]
+        else:
+            out[key] = "(not parsed: no ntc-templates template for this platform and command)"
+    return out
+
+
+def write_report(path: str, data: Any, check_mode: bool = False) -> bool:
+    """Write a report file (JSON when `data` is not text) atomically; False when it already holds exactly that.
+    In check mode, only say whether it would change."""
+    import json
+
+    text = data if isinstance(data, str) else json.dumps(data, indent=4, sort_keys=True) + "\n"
+    try:
+        with open(path, encoding="utf-8") as fh:
+            if fh.read() == text:
+                return False
+    except OSError:
+        pass
+    if not check_mode:
+        os.makedirs(os.path.dirname(path) or ".", mode=0o755, exist_ok=True)
+        _write(path, text, 0o644)
+    return True
 
 
 # --- configurations ----------------------------------------------------------------------------------------
@@ -297,15 +364,20 @@ def checkpoint(name: str, conn: Any, v: Vendor, file: str) -> None:
     """Keep the running configuration on the device itself (what restore() goes back to)."""
     if not v.checkpoint:
         raise NetdevError(name, "netdev_vendor", "no on-device checkpoint for this platform")
+    # Wait for the device's answer: a question ("Destination filename [x]?", then "over write? [confirm]"),
+    # or the prompt back (done). Reading until one of them is exact, where a fixed wait is a guess.
+    answer = r"(\?|\[confirm\])\s*$|" + re.escape(conn.base_prompt) + r"\S*[>#]\s*$"
     try:
-        out = conn.send_command_timing(v.checkpoint.format(name=file), read_timeout=60)
+        out = conn.send_command(v.checkpoint.format(name=file), expect_string=answer, read_timeout=60,
+                                strip_prompt=False, strip_command=False)
+        for _ in range(2):  # take the name given, then confirm the overwrite
+            last = out.strip().splitlines()[-1] if out.strip() else ""
+            if not (last.endswith("?") or last.endswith("[confirm]")):
+                break
+            out += conn.send_command("", expect_string=answer, read_timeout=60, strip_prompt=False,
+                                     strip_command=False)
     except (OSError, EOFError, ReadTimeout) as exc:
         raise NetdevError(name, "ansible_host", f"the session dropped at the checkpoint ({_reason(exc)})") from None
-    for _ in range(2):  # "Destination filename [x]?" (take the name given), then "over write? [confirm]"
-        last = out.strip().splitlines()[-1] if out.strip() else ""
-        if not (last.endswith("?") or last.endswith("[confirm]")):
-            break
-        out += conn.send_command_timing("\n", read_timeout=60)
     if re.search(v.error_pattern + "|" + FILE_ERROR, out):
         raise NetdevError(name, "checkpoint", f"{v.checkpoint.format(name=file)!r} failed: {out.strip()[:200]}")
 

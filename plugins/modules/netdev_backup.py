@@ -20,6 +20,12 @@ extends_documentation_fragment: [netdev]
 options:
   dir: {description: The backups folder (one folder per device inside)., type: path, required: true}
   keep: {description: How many backups to keep per device (the latest is never pruned)., type: int, default: 30}
+  facts_file:
+    description:
+      - Also read the device's facts on the same session (as netdev_facts) and keep their summary in this
+        file (JSON); changed when it changes.
+    type: path
+  role: {description: The device's role, written into I(facts_file)., type: str, default: ""}
 author: jinbao-dc
 """
 
@@ -51,16 +57,20 @@ from ansible.module_utils.netdev import (
     NetdevError,
     connect,
     disconnect,
+    facts_summary,
     keep_backup,
+    read_facts,
     running_config,
     vendor,
+    write_report,
 )
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec={**CONNECTION_ARGS, "dir": {"type": "path", "required": True},
-                       "keep": {"type": "int", "default": 30}},
+                       "keep": {"type": "int", "default": 30}, "facts_file": {"type": "path"},
+                       "role": {"type": "str", "default": ""}},
         supports_check_mode=True,
     )
     p = module.params
@@ -69,13 +79,19 @@ def main() -> None:
         conn = connect(**p)
         try:
             text = running_config(p["name"], conn, v)
+            facts = read_facts(p["name"], conn, v, p["vendor"]) if p["facts_file"] else None
         finally:
             disconnect(conn)
     except NetdevError as exc:
         module.fail_json(msg=str(exc), field=exc.field)
+    facts_changed = False
+    if facts is not None:
+        record = {"device": p["name"], "vendor": p["vendor"], "role": p["role"], "unsupported": facts[1],
+                  **facts_summary(facts[0])}
+        facts_changed = write_report(p["facts_file"], record, module.check_mode)
     b = keep_backup(p["dir"], p["name"], text, p["keep"], module.check_mode)
     if not b.changed:
-        module.exit_json(changed=False, path=b.path, sha256=b.sha256, pruned=[])
+        module.exit_json(changed=facts_changed, path=b.path, sha256=b.sha256, pruned=[])
     diff = {"before_header": "the latest backup" if b.previous else "(no backup yet)",
             "after_header": f"{p['name']} running-config", "before": b.previous, "after": text}
     changes = sum(1 for line in difflib.unified_diff(b.previous.splitlines(), text.splitlines(), lineterm="")

@@ -38,6 +38,19 @@ options:
         does, on the same SSH session; a new version only when the configuration differs from the latest).
     type: path
   keep: {description: Backups kept per device., type: int, default: 30}
+  intended_file: {description: Keep the intended configuration in this file (also in check mode's answer)., type: path}
+  change_dir:
+    description:
+      - After a verified change, write its record here as C(<name>-<after backup's timestamp>.json) - the lines
+        sent, the checksums and backups before and after, and I(operator).
+    type: path
+  operator: {description: Who made the change (the cert gate's identity) for the record., type: dict, default: {}}
+  facts_file:
+    description:
+      - At the end, on the same session, read the device's facts (as netdev_facts) and keep their summary in
+        this file, so a configured device needs no second session to be inventoried.
+    type: path
+  role: {description: The device's role, written into I(facts_file)., type: str, default: ""}
 author: jinbao-dc
 """
 
@@ -68,6 +81,8 @@ restored:
   returned: failure
 """
 
+import os
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.netdev import (
     CONNECTION_ARGS,
@@ -78,13 +93,27 @@ from ansible.module_utils.netdev import (
     connect,
     delta,
     disconnect,
+    facts_summary,
     keep_backup,
     push,
+    read_facts,
     restore,
     running_config,
     save,
     vendor,
+    write_report,
 )
+
+
+def _finish(module: AnsibleModule, conn, v, changed: bool, **result) -> None:
+    """Read and keep the device's facts on this session (facts_file), then exit."""
+    p = module.params
+    if p["facts_file"]:
+        facts, unsupported = read_facts(p["name"], conn, v, p["vendor"])
+        record = {"device": p["name"], "vendor": p["vendor"], "role": p["role"], "unsupported": unsupported,
+                  **facts_summary(facts)}
+        changed = write_report(p["facts_file"], record, module.check_mode) or changed
+    module.exit_json(changed=changed, **result)
 
 
 def main() -> None:
@@ -96,7 +125,12 @@ def main() -> None:
                        "confirm_minutes": {"type": "int", "default": 0},
                        "save": {"type": "bool", "default": True},
                        "backup_dir": {"type": "path"},
-                       "keep": {"type": "int", "default": 30}},
+                       "keep": {"type": "int", "default": 30},
+                       "intended_file": {"type": "path"},
+                       "change_dir": {"type": "path"},
+                       "operator": {"type": "dict", "default": {}},
+                       "facts_file": {"type": "path"},
+                       "role": {"type": "str", "default": ""}},
         supports_check_mode=True,
     )
     p = module.params
@@ -110,14 +144,16 @@ def main() -> None:
         before = running_config(name, conn, v)
         lines = delta(before, p["intended"], v, p["managed"])
         result = {"commands": lines, "before_sha256": checksum(before), "before_backup": "", "after_backup": ""}
+        files_changed = bool(p["intended_file"]) and write_report(p["intended_file"], p["intended"],
+                                                                  module.check_mode)
         if p["backup_dir"]:
             result["before_backup"] = keep_backup(p["backup_dir"], name, before, p["keep"], module.check_mode).path
         if not lines:
-            module.exit_json(changed=False, after_sha256=result["before_sha256"],
-                             **{**result, "after_backup": result["before_backup"]})
+            _finish(module, conn, v, files_changed, after_sha256=result["before_sha256"],
+                    **{**result, "after_backup": result["before_backup"]})
         diff = {"prepared": "\n".join(lines) + "\n"}
         if module.check_mode:
-            module.exit_json(changed=True, diff=diff, **result)
+            _finish(module, conn, v, True, diff=diff, **result)
         checkpoint(name, conn, v, p["checkpoint"])
         failure = None
         try:
@@ -158,7 +194,14 @@ def main() -> None:
             save(name, conn)
         if p["backup_dir"]:
             result["after_backup"] = keep_backup(p["backup_dir"], name, after, p["keep"]).path
-        module.exit_json(changed=True, diff=diff, after_sha256=checksum(after), **result)
+        result["after_sha256"] = checksum(after)
+        if p["change_dir"]:
+            stamp = os.path.basename(result["after_backup"]).removesuffix(".cfg") or result["after_sha256"][:12]
+            write_report(os.path.join(p["change_dir"], f"{name}-{stamp}.json"), {
+                "device": name, "commands": lines, "operator": p["operator"],
+                "before": {"sha256": result["before_sha256"], "backup": result["before_backup"]},
+                "after": {"sha256": result["after_sha256"], "backup": result["after_backup"]}})
+        _finish(module, conn, v, True, diff=diff, **result)
     except NetdevError as exc:
         module.fail_json(msg=str(exc), field=exc.field)
     finally:

@@ -11,8 +11,12 @@ description:
   - Runs the platform's show/display commands and parses each with TextFSM (ntc-templates) where a template
     exists for the netmiko device type; otherwise the text is returned as it came.
   - A command the platform does not have is reported in C(unsupported), not as a failure.
-  - Reads only.
+  - Reads the device only. With I(facts_file), what the network's inventory keeps of the facts (the parsed
+    records without uptimes and timers) is written there as JSON; changed only when that file changes.
 extends_documentation_fragment: [netdev]
+options:
+  facts_file: {description: Where to keep the facts summary (JSON)., type: path}
+  role: {description: The device's role (core, access, firewall) written into I(facts_file)., type: str, default: ""}
 author: jinbao-dc
 """
 
@@ -43,47 +47,39 @@ unsupported:
   returned: success
 """
 
-import re
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.netdev import CONNECTION_ARGS, NetdevError, command, connect, disconnect, parse, vendor
-
-COMMANDS = {
-    "cisco": {"version": "show version", "interfaces": "show interfaces status", "vlans": "show vlan brief",
-              "lldp": "show lldp neighbors"},
-    "arista": {"version": "show version", "interfaces": "show interfaces status", "vlans": "show vlan",
-               "lldp": "show lldp neighbors"},
-    "huawei": {"version": "display version", "interfaces": "display interface brief", "vlans": "display vlan",
-               "lldp": "display lldp neighbor brief"},
-    "h3c": {"version": "display version", "interfaces": "display interface brief", "vlans": "display vlan",
-            "lldp": "display lldp neighbor brief"},
-    "cisco_asa": {"version": "show version", "interfaces": "show interface ip brief"},
-}
+from ansible.module_utils.netdev import (
+    CONNECTION_ARGS,
+    NetdevError,
+    connect,
+    disconnect,
+    facts_summary,
+    read_facts,
+    vendor,
+    write_report,
+)
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=dict(CONNECTION_ARGS), supports_check_mode=True)
+    module = AnsibleModule(argument_spec={**CONNECTION_ARGS, "facts_file": {"type": "path"},
+                                          "role": {"type": "str", "default": ""}},
+                           supports_check_mode=True)
     p = module.params
-    facts, unsupported, parsed = {}, [], []
     try:
         v = vendor(p["name"], p["vendor"])
         conn = connect(**p)
         try:
-            for key, cmd in COMMANDS[p["vendor"]].items():
-                text = command(p["name"], conn, cmd)
-                if re.search(v.error_pattern + r"|Unknown command|No such command", text):
-                    unsupported.append(cmd)
-                    continue
-                records = parse(v, cmd, text)
-                facts[key] = text if records is None else records
-                if records is not None:
-                    parsed.append(key)
+            facts, unsupported = read_facts(p["name"], conn, v, p["vendor"])
         finally:
             disconnect(conn)
     except NetdevError as exc:
         module.fail_json(msg=str(exc), field=exc.field)
-    facts["parsed"] = parsed
-    module.exit_json(changed=False, facts=facts, unsupported=unsupported)
+    changed = False
+    if p["facts_file"]:
+        record = {"device": p["name"], "vendor": p["vendor"], "role": p["role"], "unsupported": unsupported,
+                  **facts_summary(facts)}
+        changed = write_report(p["facts_file"], record, module.check_mode)
+    module.exit_json(changed=changed, facts=facts, unsupported=unsupported)
 
 
 if __name__ == "__main__":
