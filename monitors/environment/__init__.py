@@ -1,0 +1,1 @@
+"""The environment exporter: the machine room's UPSes, room sensors and rack PDUs over SNMP."""
