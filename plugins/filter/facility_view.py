@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
+
+_UTILS = str(Path(__file__).resolve().parent.parent / "module_utils")
+if _UTILS not in sys.path:
+    sys.path.insert(0, _UTILS)
+
+import facility  # noqa: E402  (module_utils, loaded by path on the controller)
 
 
 def _origin(exc: BaseException) -> str:
@@ -48,6 +56,12 @@ def facility_host_view(hostvars: Mapping[str, Any], hosts: Iterable[str], keys: 
     return view
 
 
+def facility_allowed_flows(zones: Iterable[str]) -> list[list[str]]:
+    """The [source, destination] zone pairs data may flow between (facility.py ALLOWED_FLOWS), among `zones`."""
+    wanted = set(zones or ())
+    return [list(pair) for pair in sorted(facility.ALLOWED_FLOWS) if set(pair) <= wanted]
+
+
 class FilterModule:
     def filters(self) -> dict:
-        return {"facility_host_view": facility_host_view}
+        return {"facility_host_view": facility_host_view, "facility_allowed_flows": facility_allowed_flows}
