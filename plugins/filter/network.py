@@ -73,6 +73,28 @@ def network_tables(changes: list[dict], backups: dict, policy: dict | None) -> l
     return tables
 
 
+_DEVICE_VARS = {"host": "ansible_host", "device_type": "netdev_device_type", "vendor": "netdev_vendor",
+                "username": "netdev_username", "password": "netdev_password", "known_hosts": "netdev_known_hosts",
+                "intended": "__network_intended"}
+
+
+def network_batch_devices(batch: list, hostvars, managed: dict) -> list[dict]:
+    """netdev_config_batch's `devices` for the hosts of a play batch: each one's connection (inventory),
+    intended configuration (rendered by the role on that host) and the lines its role manages."""
+    out = []
+    for host in batch:
+        hv = hostvars[host]
+        device = {"name": host, "port": int(hv.get("ansible_port") or 22), "secret": hv.get("netdev_secret"),
+                  "role": hv.get("netdev_role", ""), "managed": list((managed or {}).get(hv.get("netdev_role"), []))}
+        for key, var in _DEVICE_VARS.items():
+            if hv.get(var) in (None, ""):
+                raise AnsibleFilterError(f"{host}: {var}: missing; set it in the inventory (group_vars/network)")
+            device[key] = hv[var]
+        out.append(device)
+    return out
+
+
 class FilterModule:
     def filters(self):
-        return {"zone_acls": zone_acls, "svi_address": svi_address, "network_tables": network_tables}
+        return {"zone_acls": zone_acls, "svi_address": svi_address, "network_tables": network_tables,
+                "network_batch_devices": network_batch_devices}

@@ -465,3 +465,119 @@ def _write(path: str, text: str, mode: int) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
     os.replace(tmp, path)
+
+
+# --- one whole change ---------------------------------------------------------------------------------------
+# What configure() takes besides CONNECTION_ARGS (netdev_config's options; netdev_config_batch's per device).
+CHANGE_ARGS: dict[str, dict[str, Any]] = {
+    "intended": {"type": "str", "required": True},
+    "managed": {"type": "list", "elements": "str", "default": []},
+    "checkpoint": {"type": "str", "default": "jinbao-prechange.cfg"},
+    "confirm_minutes": {"type": "int", "default": 0},
+    "save": {"type": "bool", "default": True},
+    "backup_dir": {"type": "path"},
+    "keep": {"type": "int", "default": 30},
+    "intended_file": {"type": "path"},
+    "change_dir": {"type": "path"},
+    "operator": {"type": "dict", "default": {}},
+    "facts_file": {"type": "path"},
+    "role": {"type": "str", "default": ""},
+}
+
+
+def configure(p: dict, check_mode: bool = False) -> dict:
+    """Bring one device to its intended configuration on one SSH session (netdev_config's documentation says
+    how). Never raises for the device's own troubles: the result has failed=True and msg naming the device,
+    field and what happened; otherwise changed, commands, checksums and backups, and diff['prepared']."""
+    name = p["name"]
+    try:
+        v = vendor(name, p["vendor"])
+        conn = connect(**p)
+    except NetdevError as exc:
+        return {"failed": True, "changed": False, "msg": str(exc), "field": exc.field}
+    try:
+        return _configure(p, conn, v, check_mode)
+    except NetdevError as exc:
+        return {"failed": True, "changed": False, "msg": str(exc), "field": exc.field}
+    finally:
+        disconnect(conn)
+
+
+def _configure(p: dict, conn: Any, v: Vendor, check_mode: bool) -> dict:
+    name = p["name"]
+    before = running_config(name, conn, v)
+    lines = delta(before, p["intended"], v, p["managed"])
+    result = {"failed": False, "changed": False, "commands": lines, "before_sha256": checksum(before),
+              "after_sha256": "", "before_backup": "", "after_backup": ""}
+    files_changed = bool(p.get("intended_file")) and write_report(p["intended_file"], p["intended"], check_mode)
+    if p.get("backup_dir"):
+        result["before_backup"] = keep_backup(p["backup_dir"], name, before, p["keep"], check_mode).path
+    if not lines:
+        result.update(after_sha256=result["before_sha256"], after_backup=result["before_backup"])
+        return _with_facts(p, conn, v, check_mode, result, files_changed)
+    result["diff"] = {"before_header": f"{name} running-config", "after_header": f"{name}: the delta to send",
+                      "prepared": "\n".join(lines) + "\n"}
+    if check_mode:
+        return _with_facts(p, conn, v, check_mode, result, True)
+    checkpoint(name, conn, v, p["checkpoint"])
+    failure = None
+    try:
+        push(name, conn, lines, v, p["confirm_minutes"])
+        after = running_config(name, conn, v)
+        left = delta(after, p["intended"], v, p["managed"])
+        if left:
+            failure = NetdevError(name, "verify", f"after the change the device still differs from the intent "
+                                                  f"by {len(left)} line(s): {'; '.join(left[:5])}")
+    except NetdevError as exc:
+        failure = exc
+    if failure is not None:
+        return {**result, **_roll_back(p, conn, v, failure, result["before_sha256"])}
+    if p["confirm_minutes"]:
+        confirm(name, conn, v)
+    if p["save"]:
+        save(name, conn)
+    if p.get("backup_dir"):
+        result["after_backup"] = keep_backup(p["backup_dir"], name, after, p["keep"]).path
+    result["after_sha256"] = checksum(after)
+    if p.get("change_dir"):
+        stamp = os.path.basename(result["after_backup"]).removesuffix(".cfg") or result["after_sha256"][:12]
+        write_report(os.path.join(p["change_dir"], f"{name}-{stamp}.json"), {
+            "device": name, "commands": lines, "operator": p.get("operator") or {},
+            "before": {"sha256": result["before_sha256"], "backup": result["before_backup"]},
+            "after": {"sha256": result["after_sha256"], "backup": result["after_backup"]}})
+    return _with_facts(p, conn, v, check_mode, result, True)
+
+
+def _roll_back(p: dict, conn: Any, v: Vendor, failure: NetdevError, before_sha256: str) -> dict:
+    """Restore the checkpoint after a failed push or verification and prove it by checksum."""
+    name, trouble = p["name"], ""
+    try:
+        restore(name, conn, v, p["checkpoint"])
+        if p["confirm_minutes"]:
+            confirm(name, conn, v, strict=False)  # the pre-change configuration is back: stop the timer
+    except NetdevError as exc:
+        trouble = f" ({exc.message})"
+    try:
+        now = checksum(running_config(name, conn, v))
+    except NetdevError as exc:
+        timer = (f"the device's commit-confirm timer rolls the change back within {p['confirm_minutes']} "
+                 "minute(s), and " if p["confirm_minutes"] else "")
+        return {"failed": True, "changed": True, "restored": False, "field": failure.field,
+                "msg": f"{failure}. The restore could not run ({exc.message}): {timer}the next run reads the device "
+                       "again, and completes the change or restores it."}
+    proven = now == before_sha256
+    return {"failed": True, "changed": not proven, "restored": proven, "field": failure.field, "after_sha256": now,
+            "msg": f"{failure}. " + (
+                f"The pre-change configuration was restored (SHA-256 {now[:12]} equals the pre-change one)."
+                if proven else f"RESTORE NOT PROVEN{trouble}: the running configuration (SHA-256 {now[:12]}) "
+                               f"differs from the pre-change one ({before_sha256[:12]}); restore the backup by hand.")}
+
+
+def _with_facts(p: dict, conn: Any, v: Vendor, check_mode: bool, result: dict, changed: bool) -> dict:
+    """Read and keep the device's facts on this session (facts_file); the result with `changed` set."""
+    if p.get("facts_file"):
+        facts, unsupported = read_facts(p["name"], conn, v, p["vendor"])
+        record = {"device": p["name"], "vendor": p["vendor"], "role": p.get("role", ""), "unsupported": unsupported,
+                  **facts_summary(facts)}
+        changed = write_report(p["facts_file"], record, check_mode) or changed
+    return {**result, "changed": changed}

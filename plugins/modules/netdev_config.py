@@ -81,131 +81,16 @@ restored:
   returned: failure
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.netdev import (
-    CONNECTION_ARGS,
-    NetdevError,
-    checkpoint,
-    checksum,
-    confirm,
-    connect,
-    delta,
-    disconnect,
-    facts_summary,
-    keep_backup,
-    push,
-    read_facts,
-    restore,
-    running_config,
-    save,
-    vendor,
-    write_report,
-)
-
-
-def _finish(module: AnsibleModule, conn, v, changed: bool, **result) -> None:
-    """Read and keep the device's facts on this session (facts_file), then exit."""
-    p = module.params
-    if p["facts_file"]:
-        facts, unsupported = read_facts(p["name"], conn, v, p["vendor"])
-        record = {"device": p["name"], "vendor": p["vendor"], "role": p["role"], "unsupported": unsupported,
-                  **facts_summary(facts)}
-        changed = write_report(p["facts_file"], record, module.check_mode) or changed
-    module.exit_json(changed=changed, **result)
+from ansible.module_utils.netdev import CHANGE_ARGS, CONNECTION_ARGS, configure
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={**CONNECTION_ARGS,
-                       "intended": {"type": "str", "required": True},
-                       "managed": {"type": "list", "elements": "str", "default": []},
-                       "checkpoint": {"type": "str", "default": "jinbao-prechange.cfg"},
-                       "confirm_minutes": {"type": "int", "default": 0},
-                       "save": {"type": "bool", "default": True},
-                       "backup_dir": {"type": "path"},
-                       "keep": {"type": "int", "default": 30},
-                       "intended_file": {"type": "path"},
-                       "change_dir": {"type": "path"},
-                       "operator": {"type": "dict", "default": {}},
-                       "facts_file": {"type": "path"},
-                       "role": {"type": "str", "default": ""}},
-        supports_check_mode=True,
-    )
-    p = module.params
-    name = p["name"]
-    try:
-        v = vendor(name, p["vendor"])
-        conn = connect(**p)
-    except NetdevError as exc:
-        module.fail_json(msg=str(exc), field=exc.field)
-    try:
-        before = running_config(name, conn, v)
-        lines = delta(before, p["intended"], v, p["managed"])
-        result = {"commands": lines, "before_sha256": checksum(before), "before_backup": "", "after_backup": ""}
-        files_changed = bool(p["intended_file"]) and write_report(p["intended_file"], p["intended"],
-                                                                  module.check_mode)
-        if p["backup_dir"]:
-            result["before_backup"] = keep_backup(p["backup_dir"], name, before, p["keep"], module.check_mode).path
-        if not lines:
-            _finish(module, conn, v, files_changed, after_sha256=result["before_sha256"],
-                    **{**result, "after_backup": result["before_backup"]})
-        diff = {"prepared": "\n".join(lines) + "\n"}
-        if module.check_mode:
-            _finish(module, conn, v, True, diff=diff, **result)
-        checkpoint(name, conn, v, p["checkpoint"])
-        failure = None
-        try:
-            push(name, conn, lines, v, p["confirm_minutes"])
-            after = running_config(name, conn, v)
-            left = delta(after, p["intended"], v, p["managed"])
-            if left:
-                failure = NetdevError(name, "verify", f"after the change the device still differs from the intent "
-                                                      f"by {len(left)} line(s): {'; '.join(left[:5])}")
-        except NetdevError as exc:
-            failure = exc
-        if failure is not None:
-            trouble = ""
-            try:
-                restore(name, conn, v, p["checkpoint"])
-                if p["confirm_minutes"]:
-                    confirm(name, conn, v, strict=False)  # the pre-change configuration is back: stop the timer
-            except NetdevError as exc:
-                trouble = f" ({exc.message})"
-            try:
-                now = checksum(running_config(name, conn, v))
-            except NetdevError as exc:
-                timer = (f"the device's commit-confirm timer rolls the change back within {p['confirm_minutes']} "
-                         "minute(s), and " if p["confirm_minutes"] else "")
-                module.fail_json(msg=f"{failure}. The restore could not run ({exc.message}): {timer}the next run "
-                                     "reads the device again, and completes the change or restores it.",
-                                 field=failure.field, restored=False, **result)
-            proven = now == result["before_sha256"]
-            module.fail_json(msg=f"{failure}. " + (
-                f"The pre-change configuration was restored (SHA-256 {now[:12]} equals the pre-change one)."
-                if proven else f"RESTORE NOT PROVEN{trouble}: the running configuration (SHA-256 {now[:12]}) "
-                               f"differs from the pre-change one ({result['before_sha256'][:12]}); restore the backup "
-                               "by hand."),
-                field=failure.field, restored=proven, after_sha256=now, **result)
-        if p["confirm_minutes"]:
-            confirm(name, conn, v)
-        if p["save"]:
-            save(name, conn)
-        if p["backup_dir"]:
-            result["after_backup"] = keep_backup(p["backup_dir"], name, after, p["keep"]).path
-        result["after_sha256"] = checksum(after)
-        if p["change_dir"]:
-            stamp = os.path.basename(result["after_backup"]).removesuffix(".cfg") or result["after_sha256"][:12]
-            write_report(os.path.join(p["change_dir"], f"{name}-{stamp}.json"), {
-                "device": name, "commands": lines, "operator": p["operator"],
-                "before": {"sha256": result["before_sha256"], "backup": result["before_backup"]},
-                "after": {"sha256": result["after_sha256"], "backup": result["after_backup"]}})
-        _finish(module, conn, v, True, diff=diff, **result)
-    except NetdevError as exc:
-        module.fail_json(msg=str(exc), field=exc.field)
-    finally:
-        disconnect(conn)
+    module = AnsibleModule(argument_spec={**CONNECTION_ARGS, **CHANGE_ARGS}, supports_check_mode=True)
+    result = configure(module.params, module.check_mode)
+    if result.pop("failed"):
+        module.fail_json(**result)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

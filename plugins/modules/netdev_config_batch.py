@@ -1,0 +1,107 @@
+#!/usr/bin/python
+"""Bring several switches to their intended configuration at once: netdev_config per device, on threads."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: netdev_config_batch
+short_description: Change a batch of switches in parallel, each exactly as netdev_config does
+description:
+  - One task for a whole batch of devices (network.yml runs it once per side of the redundant pairs, with
+    C(run_once)). Each device gets what M(netdev_config) does, on its own SSH session and thread - backup,
+    only the delta, checkpoint, commit-confirm, verify, restore proven by checksum on failure, save, backup,
+    change record, facts.
+  - A device that fails does not fail the task - its entry in I(devices) says C(failed) with the message
+    naming the device, field and what happened, and the role fails that host alone. The other devices of the
+    batch carry on; max_fail_percentage in the play then stops the next side.
+  - Check mode shows each device's delta (with C(--diff)) and sends nothing.
+  - Why a batch, not one task per host - the work of a change is on the device; one module run per batch
+    spares the controller a Python start-up, a module transfer and a result per device and per step, which
+    on a small controller cost more than the change itself (docs/BENCHMARKS.md, netpush).
+options:
+  devices:
+    description:
+      - The batch. Each entry takes netdev_config's connection options (name, host, port, device_type, vendor,
+        username, password, secret, known_hosts, timeout, retries) and its own intended, managed and role.
+    type: list
+    elements: dict
+    required: true
+  workers: {description: Devices changed at once (at most the batch's size)., type: int, default: 25}
+  reports_dir:
+    description:
+      - Where each device's intended configuration (C(network/intended/<name>.cfg)), change record
+        (C(network/changes/)) and facts (C(network/facts/<name>.json)) are kept; unset - nowhere.
+    type: path
+  operator: {description: Who made the change (the cert gate's identity) for the records., type: dict, default: {}}
+  checkpoint: {description: File name of the on-device checkpoint., type: str, default: jinbao-prechange.cfg}
+  confirm_minutes: {description: Commit-confirm timer (0 - none)., type: int, default: 0}
+  save: {description: Save the configuration after a verified change., type: bool, default: true}
+  backup_dir: {description: Backups before and after a change in C(<backup_dir>/<name>/)., type: path}
+  keep: {description: Backups kept per device., type: int, default: 30}
+requirements: [netmiko]
+author: jinbao-dc
+"""
+
+EXAMPLES = r"""
+- name: Change side a of every pair at once
+  netdev_config_batch:
+    devices:
+      - {name: core-01, host: 127.0.0.1, port: 18801, device_type: cisco_ios, vendor: cisco, username: jinbao-lab,
+         password: "{{ netdev_password }}", known_hosts: .lab/netdev/known_hosts, role: core,
+         intended: "{{ lookup('template', 'cisco/core.cfg.j2') }}", managed: ['^ip access-list extended ZONE-']}
+    backup_dir: backups
+    reports_dir: reports
+    confirm_minutes: 5
+  run_once: true
+"""
+
+RETURN = r"""
+devices:
+  description:
+    - Device name to its outcome - failed, changed, msg (on failure), field, restored (on failure), commands,
+      before_sha256, after_sha256, before_backup, after_backup.
+  type: dict
+  returned: always
+"""
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.netdev import CHANGE_ARGS, CONNECTION_ARGS, configure
+
+PER_DEVICE = ("intended", "managed", "role")
+SHARED = ("checkpoint", "confirm_minutes", "save", "backup_dir", "keep", "operator")
+
+
+def main() -> None:
+    device_spec = {**CONNECTION_ARGS, **{k: CHANGE_ARGS[k] for k in PER_DEVICE}}
+    module = AnsibleModule(
+        argument_spec={"devices": {"type": "list", "elements": "dict", "required": True, "options": device_spec},
+                       "workers": {"type": "int", "default": 25},
+                       "reports_dir": {"type": "path"},
+                       **{k: CHANGE_ARGS[k] for k in SHARED}},
+        supports_check_mode=True,
+    )
+    p = module.params
+    reports = p["reports_dir"]
+    jobs = []
+    for device in p["devices"]:
+        name = device["name"]
+        files = {"intended_file": os.path.join(reports, "network", "intended", f"{name}.cfg"),
+                 "change_dir": os.path.join(reports, "network", "changes"),
+                 "facts_file": os.path.join(reports, "network", "facts", f"{name}.json")} if reports else {}
+        jobs.append({**device, **{k: p[k] for k in SHARED}, **files})
+    names = [job["name"] for job in jobs]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        module.fail_json(msg=f"devices: listed twice: {', '.join(twice)}")
+    with ThreadPoolExecutor(max_workers=max(1, min(p["workers"], len(jobs) or 1))) as pool:
+        outcomes = dict(zip(names, pool.map(lambda job: configure(job, module.check_mode), jobs), strict=True))
+    diffs = [outcome.pop("diff") for outcome in outcomes.values() if "diff" in outcome]
+    module.exit_json(changed=any(o["changed"] for o in outcomes.values()), devices=outcomes, diff=diffs)
+
+
+if __name__ == "__main__":
+    main()
