@@ -23,11 +23,14 @@ export PYTHONDONTWRITEBYTECODE :=
 PYTEST := run_pytest() { $(BIN)/python -m pytest "$$@" $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] || return $$rc; }; }; run_pytest
 
 .PHONY: help deps demo test lab-up lab-down lab-reset lab-status lab-build validate lint syntax unit integration e2e \
-        bench bench-discover bench-controller bench-migrate bench-pki bench-netpush clean
+        docs audit-verify bench bench-discover bench-controller bench-migrate bench-pki bench-netpush bench-exporters \
+        clean
 
 help:
 	@echo "make demo      lab-up, then the whole consolidation (playbooks/site.yml) on the lab facility"
 	@echo "make test      every test: lint, validate, unit, integration (starts the lab), e2e"
+	@echo "make docs      the runbook site (runbooks/) into site/, strict"
+	@echo "make audit-verify  check the audit trail's hash chain, both copies"
 	@echo "make lab-up | lab-down | lab-reset | lab-status | validate | lint | bench | clean"
 
 # --- set-up -------------------------------------------------------------------------------------
@@ -109,6 +112,14 @@ e2e: lab-build
 test: lint validate unit integration e2e
 	@echo "make test: all green"
 
+# --- the runbooks site and the audit trail --------------------------------------------------------
+docs: deps
+	@NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --config-file $(ROOT)/mkdocs.yml --site-dir $(ROOT)/site
+	@echo "docs: runbook site in site/ (publish at https://runbooks.jinbao.example/; preview: $(BIN)/mkdocs serve)"
+
+audit-verify: deps
+	@$(BIN)/python plugins/module_utils/audit_chain.py verify
+
 # --- benchmarks ---------------------------------------------------------------------------------
 bench: bench-discover bench-migrate bench-controller bench-pki bench-netpush
 
@@ -128,4 +139,4 @@ bench-controller: deps
 	@$(BIN)/python bench/controller/run.py
 
 clean: lab-down
-	rm -rf .lab .cache reports
+	rm -rf .lab .cache reports site

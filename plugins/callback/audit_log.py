@@ -1,0 +1,281 @@
+"""The audit trail: every ansible-playbook run, recorded in a hash-chained, append-only JSON-lines log."""
+
+from __future__ import annotations
+
+import getpass
+import importlib.util
+import os
+import socket
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+from ansible import context
+from ansible.plugins.callback import CallbackBase
+
+DOCUMENTATION = r"""
+---
+name: audit_log
+type: aggregate
+short_description: Record every playbook run in a hash-chained, append-only JSON-lines log with a second copy
+description:
+  - Always on (it needs no enabling), for every ansible-playbook run of the project.
+  - Before the first task it appends a C(run_start) record (who, what, when) to the primary log and to the
+    second sink; if either cannot be written, the run stops there, before anything changes. Before every
+    later task it checks that both sinks can still be opened for appending, and stops the run if not.
+  - At the end it appends a C(run_end) record with the operator's certificate CN and serial (from the
+    operator_gate task), the changed tasks per host with a line count of their diff (never the content,
+    never the arguments; a no_log task is recorded as censored), the start and end time in UTC and the
+    result. A run that dies leaves its C(run_start) record without a C(run_end).
+  - Each record carries its sequence number, the SHA-256 of the previous record's line and its own SHA-256.
+    C(make audit-verify) (plugins/module_utils/audit_chain.py verify) checks the chain. See docs/AUDIT.md.
+options:
+  log:
+    description:
+      - The primary log's current file; rotated files are kept beside it as <stem>-<UTC>.jsonl.
+      - Unset, it is reports/audit/audit.jsonl in the project.
+    type: path
+    env: [{name: JINBAO_AUDIT_LOG}]
+    ini: [{section: callback_audit_log, key: log}]
+  sink2:
+    description:
+      - The second copy (it stands for a remote write-once store); the same records, the same rotation.
+      - Unset, it is .cache/audit-sink/audit.jsonl in the project.
+    type: path
+    env: [{name: JINBAO_AUDIT_SINK2}]
+    ini: [{section: callback_audit_log, key: sink2}]
+  max_bytes:
+    description: Rotate the current file when it reaches this size (it also rotates at each month start).
+    type: int
+    default: 67108864
+    env: [{name: JINBAO_AUDIT_MAX_BYTES}]
+    ini: [{section: callback_audit_log, key: max_bytes}]
+  retention_days:
+    description: Remove a rotated file only once its last record is older than this; never less than 180.
+    type: int
+    default: 400
+    env: [{name: JINBAO_AUDIT_RETENTION_DAYS}]
+    ini: [{section: callback_audit_log, key: retention_days}]
+"""
+
+ROOT = Path(__file__).resolve().parents[2]
+GATE_ACTIONS = ("operator_gate",)
+STOP_EXIT_CODE = 1
+
+
+def _load_chain():
+    """plugins/module_utils/audit_chain.py, the pure-Python chain code the verifier uses as well."""
+    name = "jinbao_audit_chain"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "plugins" / "module_utils" / "audit_chain.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+chain = _load_chain()
+
+
+def _relative(path: str | None) -> str | None:
+    """A path inside the project relative to its root (file:line kept), anything else as it is."""
+    if not path:
+        return path
+    try:
+        return str(Path(path).resolve().relative_to(ROOT))
+    except (ValueError, OSError):
+        return str(path)
+
+
+def _task_name(task) -> str:
+    """The task's name as written in the playbook or role (a template is kept unrendered: no variable's
+    value, secret or not, gets into the log through a name)."""
+    raw = getattr(task, "_ds", None)
+    name = raw.get("name") if isinstance(raw, dict) else None
+    return str(name or task.action or "task")
+
+
+def _who() -> dict[str, Any]:
+    """Who started the run on the controller; the proven operator comes later, from the cert gate."""
+    return {"os_user": getpass.getuser(), "uid": os.getuid(), "sudo_user": os.environ.get("SUDO_USER"),
+            "controller": socket.gethostname(), "operator_claimed": os.environ.get("JINBAO_OPERATOR") or None}
+
+
+def _what(playbook) -> dict[str, Any]:
+    """What was asked for: playbooks, limit, tags, check and diff mode, inventory. Never extra vars (they
+    may carry secrets)."""
+    args = context.CLIARGS
+    return {"playbooks": [_relative(os.path.abspath(p)) for p in args.get("args") or ()]
+            or [_relative(getattr(playbook, "_file_name", None))],
+            "limit": args.get("subset") or None,
+            "tags": list(args.get("tags") or ()), "skip_tags": list(args.get("skip_tags") or ()),
+            "check_mode": bool(args.get("check")), "diff_mode": bool(args.get("diff")),
+            "inventory": [_relative(os.path.abspath(i)) if os.path.exists(i) else i
+                          for i in args.get("inventory") or ()],
+            "start_at_task": args.get("start_at_task") or None}
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "aggregate"
+    CALLBACK_NAME = "audit_log"
+    CALLBACK_NEEDS_ENABLED = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._log: Any = None
+        self._start: dict[str, Any] | None = None
+        self._hosts: dict[str, dict[str, list]] = {}
+        self._plays: list[str] = []
+        self._gate: dict[str, Any] | None = None
+        self._claimed: str | None = None
+        self._ended = False
+
+    # --- set-up and the stop ------------------------------------------------------------------------
+
+    def _appender(self):
+        if self._log is None:
+            log = self.get_option("log") or chain.DEFAULT_LOG
+            sink2 = self.get_option("sink2") or chain.DEFAULT_SINK2
+            self._log = chain.Appender(Path(log), [Path(sink2)], max_bytes=int(self.get_option("max_bytes")),
+                                       retention_days=int(self.get_option("retention_days")))
+        return self._log
+
+    def _stop(self, why: str) -> None:
+        """End the run now: an unaudited change is worse than no change. SystemExit passes through Ansible's
+        callback dispatch (which turns exceptions into warnings), and no task is queued after it."""
+        if self._start is not None and "start_seq" in self._start and not self._ended:
+            self._ended = True
+            try:  # best effort: whichever sink still takes it records how the run ended
+                self._appender().append(self._end_body("stopped", why))
+            except Exception:  # the stop below must happen whatever went wrong here
+                pass
+        self._display.error(f"audit trail: {why}. The run stops here, before any further task; nothing more "
+                            "is changed until the audit sinks can be written.", wrap_text=False)
+        sys.stdout.flush()
+        raise SystemExit(STOP_EXIT_CODE)
+
+    def _warn_disagreements(self) -> None:
+        for warning in self._appender().warnings:
+            self._display.warning(f"audit trail: {warning}")
+        self._appender().warnings.clear()
+
+    # --- the run ------------------------------------------------------------------------------------
+
+    def v2_playbook_on_start(self, playbook) -> None:
+        if self._start is not None:  # ansible-playbook a.yml b.yml: one run, one pair of records
+            return
+        now = chain.utc_now()
+        self._start = {"run_id": str(uuid.uuid4()), "started": chain.iso(now)}
+        try:
+            self._start.update(who=_who(), what=_what(playbook))
+            self._appender().probe()
+            record = self._appender().append({"type": "run_start", "run_id": self._start["run_id"],
+                                              "who": self._start["who"], "what": self._start["what"]}, now=now)
+        except chain.AuditSinkError as exc:
+            self._stop(str(exc))
+        except Exception as exc:  # a fault here must not let the run go on unaudited
+            self._stop(f"the run's start record could not be written ({type(exc).__name__}: {exc})")
+        self._start["start_seq"] = record["seq"]
+        self._warn_disagreements()
+
+    def v2_playbook_on_play_start(self, play) -> None:
+        self._plays.append(str(play.get_name()))
+        manager = play.get_variable_manager()
+        claimed = (getattr(manager, "extra_vars", None) or {}).get("jinbao_operator")
+        if isinstance(claimed, str) and claimed:
+            self._claimed = claimed
+        self._still_writable()
+
+    def v2_playbook_on_task_start(self, task, is_conditional) -> None:
+        self._still_writable()
+
+    def v2_playbook_on_handler_task_start(self, task) -> None:
+        self._still_writable()
+
+    def _still_writable(self) -> None:
+        try:
+            self._appender().probe()
+        except chain.AuditSinkError as exc:
+            self._stop(str(exc))
+
+    # --- task results -------------------------------------------------------------------------------
+
+    def _host(self, name: str) -> dict[str, list]:
+        return self._hosts.setdefault(name, {"changed": [], "failed": []})
+
+    def _entry(self, result) -> dict[str, Any]:
+        task, data = result.task, result.result
+        entry: dict[str, Any] = {"task": _task_name(task), "action": task.action, "path": _relative(task.get_path())}
+        censored = "censored" in data or task.no_log is True
+        if censored:
+            entry["censored"] = True  # no_log: nothing of the result, not even its diff size
+        else:
+            diffs = [data.get("diff")] + [item.get("diff") for item in data.get("results") or ()
+                                          if isinstance(item, dict)]
+            summaries = [s for s in (chain.diff_summary(d) for d in diffs) if s]
+            entry["diff"] = ({"added": sum(s["added"] for s in summaries),
+                              "removed": sum(s["removed"] for s in summaries)} if summaries else None)
+        return entry
+
+    def v2_runner_on_ok(self, result) -> None:
+        if result.task.action in GATE_ACTIONS or result.task.action.endswith(".operator_gate"):
+            identity = result.result.get("identity") or {}
+            self._gate = {"result": "granted", "operator": identity.get("operator"), "cn": identity.get("cn"),
+                          "serial": identity.get("serial"), "not_after": identity.get("not_after"),
+                          "issuer": identity.get("issuer"), "gate_host": result.host.get_name()}
+        if result.result.get("changed"):
+            self._host(result.host.get_name())["changed"].append(self._entry(result))
+
+    def v2_runner_on_failed(self, result, ignore_errors: bool = False) -> None:
+        action = result.task.action
+        if action in GATE_ACTIONS or action.endswith(".operator_gate"):
+            self._gate = {"result": "refused", "reason": str(result.result.get("msg", ""))[:500],
+                          "gate_host": result.host.get_name()}
+        entry = self._entry(result)
+        entry["ignored"] = bool(ignore_errors)
+        self._host(result.host.get_name())["failed"].append(entry)
+        if result.result.get("changed"):
+            self._host(result.host.get_name())["changed"].append(self._entry(result))
+
+    def v2_runner_on_unreachable(self, result) -> None:
+        entry = {"task": _task_name(result.task), "path": _relative(result.task.get_path()), "unreachable": True}
+        self._host(result.host.get_name())["failed"].append(entry)
+
+    def v2_runner_on_async_ok(self, result) -> None:
+        if result.result.get("changed"):
+            self._host(result.host.get_name())["changed"].append(self._entry(result))
+
+    # --- the end ------------------------------------------------------------------------------------
+
+    def _end_body(self, result: str, reason: str | None = None, stats=None) -> dict[str, Any]:
+        now = chain.utc_now()
+        hosts = {}
+        for name in sorted(set(stats.processed if stats else ()) | set(self._hosts)):
+            hosts[name] = {**({"stats": stats.summarize(name)} if stats else {}), **self._host(name)}
+        who = dict(self._start["who"])
+        if self._claimed:
+            who["operator_claimed"] = self._claimed
+        gate = self._gate or {"result": "not run"}
+        who.update({"operator": gate.get("operator"), "cert_cn": gate.get("cn"), "cert_serial": gate.get("serial"),
+                    "gate": gate})
+        body = {"type": "run_end", "run_id": self._start["run_id"], "start_seq": self._start["start_seq"],
+                "who": who, "what": {**self._start["what"], "plays": self._plays},
+                "when": {"start": self._start["started"], "end": chain.iso(now)},
+                "result": result, "hosts": hosts, "time": chain.iso(now)}
+        if reason:
+            body["reason"] = reason
+        return body
+
+    def v2_playbook_on_stats(self, stats) -> None:
+        if self._start is None or self._ended:
+            return
+        self._ended = True
+        bad = any(stats.summarize(h).get("failures") or stats.summarize(h).get("unreachable") for h in stats.processed)
+        result = "refused" if (self._gate or {}).get("result") == "refused" else ("failed" if bad else "ok")
+        try:
+            self._appender().append(self._end_body(result, stats=stats))
+        except Exception as exc:  # the changes are done; the exit code must say so
+            self._stop(f"the run's end record could not be written: {exc}")
+        self._warn_disagreements()
