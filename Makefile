@@ -132,8 +132,10 @@ bench-migrate: lab-build
 bench-pki: lab-build
 	@$(BIN)/python bench/pki/run.py
 
+# Twice: on the instant simulator (the controller's cost) and with IOS-class device latency (real gear).
 bench-netpush: lab-build
-	@$(BIN)/python bench/netpush/run.py
+	@rc=0; $(BIN)/python bench/netpush/run.py --latency none || rc=$$?; \
+	 $(BIN)/python bench/netpush/run.py --latency ios || rc=$$?; exit $$rc
 
 bench-controller: deps
 	@$(BIN)/python bench/controller/run.py

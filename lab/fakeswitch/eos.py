@@ -14,6 +14,7 @@ in the device's data dir (flash/, lab/fakeswitch/switch.py);
 from __future__ import annotations
 
 import logging
+import time
 
 import netdev
 from fake_switches.arista.arista_core import AristaShellSession, AristaSwitchCore
@@ -382,6 +383,8 @@ class EosShellSession(AristaShellSession):
             self.active().write_line(INVALID)
             self.active().show_prompt()
             return True
+        if line.strip() and (pause := self.faults.delay(line)):
+            time.sleep(pause)  # the device is busy (NVRAM, flash), as on real gear
         try:
             return super().receive(line)
         except Exception:

@@ -1555,6 +1555,8 @@ class LabShellSession(ShellSession):
             caret_error(active, line, 0)
             active.show_prompt()
             return True
+        if line.strip() and (pause := self.faults.delay(line)):
+            time.sleep(pause)  # the device is busy (NVRAM, flash): this device's one session waits, as on real gear
         try:
             return super().receive(line)
         except Exception:  # a command the stock model mishandles must not drop the SSH session

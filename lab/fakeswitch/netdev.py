@@ -217,6 +217,10 @@ class Faults:
     session killed in the middle of a push; what came before it stays applied).
     {"seconds_per_minute": N}: how long one "minute" of a device timer lasts (IOS `configure terminal revert
     timer`), 60 unless set; a test makes it 1 to see a rollback in seconds.
+    {"delay": {"<regex>": seconds, ...}}: a command line that matches takes that long before the device
+    answers (the first match counts), as real gear takes seconds to write NVRAM or flash and to build a large
+    running configuration; the simulator answers at once otherwise. bench/netpush uses it for its
+    real-latency runs.
     """
 
     def __init__(self, path: Path) -> None:
@@ -225,12 +229,14 @@ class Faults:
         self._reject: list[re.Pattern] = []
         self._drop: list[re.Pattern] = []
         self._seconds_per_minute = 60.0
+        self._delay: list[tuple[re.Pattern, float]] = []
 
     def _load(self) -> None:
         try:
             mtime = self.path.stat().st_mtime_ns
         except OSError:
             self._mtime, self._reject, self._drop, self._seconds_per_minute = None, [], [], 60.0
+            self._delay = []
             return
         if mtime == self._mtime:
             return
@@ -239,8 +245,9 @@ class Faults:
             data = json.loads(self.path.read_text() or "{}")
             self._reject = [re.compile(p) for p in data.get("reject") or []]
             self._drop = [re.compile(p) for p in data.get("drop") or []]
+            self._delay = [(re.compile(p), max(0.0, float(s))) for p, s in (data.get("delay") or {}).items()]
         except (OSError, ValueError, re.error, AttributeError, TypeError):
-            data, self._reject, self._drop = {}, [], []
+            data, self._reject, self._drop, self._delay = {}, [], [], []
         try:
             self._seconds_per_minute = max(0.01, float(data.get("seconds_per_minute", 60)))
         except (AttributeError, TypeError, ValueError):
@@ -253,6 +260,11 @@ class Faults:
     def drops(self, line: str) -> bool:
         self._load()
         return any(p.search(line.strip()) for p in self._drop)
+
+    def delay(self, line: str) -> float:
+        """Seconds the device takes before it answers this command line (0: at once)."""
+        self._load()
+        return next((secs for p, secs in self._delay if p.search(line.strip())), 0.0)
 
     def seconds_per_minute(self) -> float:
         self._load()

@@ -98,3 +98,30 @@ def test_a_partial_deny_does_not_hide_a_later_permit_and_established_never_opens
 def test_an_entry_that_cannot_be_read_is_an_error_not_a_guess(text):
     with pytest.raises(ValueError, match="not an extended ACL entry"):
         netpolicy.parse_entry(1, text)
+
+
+def _network_filters():
+    from conftest import load_plugin_module
+
+    return load_plugin_module("plugins/filter/network.py", "network_filters_under_test")
+
+
+def test_a_batch_lists_each_device_with_its_connection_intent_and_managed_lines():
+    hostvars = {h: {"ansible_host": "127.0.0.1", "ansible_port": port, "netdev_device_type": "cisco_ios",
+                    "netdev_vendor": "cisco", "netdev_username": "u", "netdev_password": "p",
+                    "netdev_known_hosts": "/k", "netdev_role": role, "__network_intended": f"hostname {h}\n"}
+                for h, port, role in (("core-01", 18801, "core"), ("acc-main-01", 18803, "access"))}
+    devices = _network_filters().network_batch_devices(["core-01", "acc-main-01"], hostvars,
+                                                         {"core": ["^ip access-list extended ZONE-"], "access": []})
+    assert [(d["name"], d["port"], d["managed"]) for d in devices] == [
+        ("core-01", 18801, ["^ip access-list extended ZONE-"]), ("acc-main-01", 18803, [])]
+    assert devices[0]["intended"] == "hostname core-01\n" and devices[0]["secret"] is None
+
+
+def test_a_batch_device_without_its_password_is_named_with_the_variable_to_set():
+    from ansible.errors import AnsibleFilterError
+
+    hostvars = {"core-01": {"ansible_host": "127.0.0.1", "netdev_device_type": "cisco_ios", "netdev_vendor": "cisco",
+                            "netdev_username": "u", "netdev_known_hosts": "/k", "__network_intended": "x"}}
+    with pytest.raises(AnsibleFilterError, match=r"core-01: netdev_password: missing"):
+        _network_filters().network_batch_devices(["core-01"], hostvars, {})
