@@ -8,6 +8,7 @@ developer's reports/ is left alone, and the lab vCenter is left unconsolidated.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -54,10 +55,17 @@ def lab():
 CANARY = f"jinbao-canary-{uuid.uuid4().hex}"
 
 
-def run_site(reports, *extra: str) -> tuple[subprocess.CompletedProcess, dict[str, dict[str, int]]]:
-    proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), "playbooks/site.yml", "-e",
+def audit_env(reports) -> dict[str, str]:
+    """The runs' audit trail in the test's own folders (both copies), so the evidence pack reads exactly them."""
+    return dict(os.environ, JINBAO_AUDIT_LOG=str(reports / "audit" / "audit.jsonl"),
+                JINBAO_AUDIT_SINK2=str(reports.parent / "audit-sink" / "audit.jsonl"))
+
+
+def run_site(reports, *extra: str, playbook: str = "playbooks/site.yml"
+             ) -> tuple[subprocess.CompletedProcess, dict[str, dict[str, int]]]:
+    proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), playbook, "-e",
                            f"jinbao_reports_dir={reports}", *extra],
-                          cwd=ROOT, capture_output=True, text=True, timeout=3600)
+                          cwd=ROOT, capture_output=True, text=True, timeout=3600, env=audit_env(reports))
     recap = {m["host"]: {k: int(m[k]) for k in ("ok", "changed", "unreachable", "failed")}
              for m in RECAP.finditer(proc.stdout)}
     return proc, recap
@@ -100,12 +108,31 @@ def test_site_consolidates_the_lab_and_a_second_run_changes_nothing(lab, tmp_pat
     assert "## PKI: CA chain (issuing CA first)" in report and "CN=jinbao city issuing CA" in report
     assert "## Network: zone-to-zone reachability of the running configuration (matches the flow policy)" in report
     assert "| core-01 |" in report.split("## Network: changes per device")[1].split("##")[0]
-    secrets_never_shown(reports, first, second)
+    # make demo's last step: the auditor's evidence pack of exactly the run that just ended
+    evidence, _ = run_site(reports, "-e", "evidence_from=run start", "-e", "evidence_to=run end",
+                           playbook="playbooks/evidence.yml")
+    assert evidence.returncode == 0, evidence.stdout[-5000:] + evidence.stderr[-3000:]
+    packs = sorted((reports / "evidence").rglob("evidence.md"))
+    assert len(packs) == 1 and (packs[0].parent / "evidence.html").exists(), packs
+    pack = packs[0].read_text()
+    for area in ("Security", "Personnel", "System", "Data", "Machine-room", "Network"):
+        assert f"## {area} management" in pack, f"the evidence pack has no {area} section"
+    verify = subprocess.run([str(VENV_BIN / "python"), "plugins/module_utils/audit_chain.py", "verify"], cwd=ROOT,
+                            capture_output=True, text=True, env=audit_env(reports), timeout=300)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    site = tmp_path / "site"
+    docs = subprocess.run([str(VENV_BIN / "mkdocs"), "build", "--strict", "--config-file", str(ROOT / "mkdocs.yml"),
+                           "--site-dir", str(site)], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, NO_MKDOCS_2_WARNING="1"))
+    assert docs.returncode == 0, docs.stderr[-3000:]
+    secrets_never_shown(reports, first, second, evidence, extra=(reports.parent / "audit-sink", site))
 
 
-def secrets_never_shown(reports, *runs: subprocess.CompletedProcess) -> None:
-    """No secret in any output or artefact: the canary, Vault's root token and AppRole secret IDs, the BMC
-    password, and every private key the runs used or made (operators' and services')."""
+def secrets_never_shown(reports, *runs: subprocess.CompletedProcess, extra=()) -> None:
+    """No secret in any output or artefact (the reports with the audit trail and the evidence pack, its second
+    copy, the runbook site): the canary, Vault's root token and AppRole secret IDs, the BMC password, every
+    password the lab made (.lab/secrets), and every private key the runs used or made (operators' and
+    services')."""
     lab = ROOT / ".lab"
     secrets = {"canary vCenter password": CANARY,
                "Vault root token": json.loads((lab / "secrets" / "openbao-init.json").read_text())["root_token"],
@@ -113,12 +140,15 @@ def secrets_never_shown(reports, *runs: subprocess.CompletedProcess) -> None:
                "switch password": (lab / "secrets" / "netdev.password").read_text().strip()}
     for name in ("vault-automation", "vault-pki-officer"):
         secrets[f"{name} secret ID"] = json.loads((lab / "secrets" / f"{name}.json").read_text())["secret_id"]
+    for path in (lab / "secrets").iterdir():  # the lab's generated passwords: PostgreSQL, restic, SNMP, ...
+        if path.suffix == "" and path.stat().st_size <= 200 and "\n" not in path.read_text().strip():
+            secrets[f"lab secret {path.name}"] = path.read_text().strip()
     for key in [*(ROOT / ".pki").rglob("*.key")]:
         body = "".join(key.read_text().splitlines()[1:-1])
         secrets[f"private key {key.name}"] = body[20:80]  # a stretch of the key's base64, line breaks removed
     artefacts = {"output": "\n".join(r.stdout + r.stderr for r in runs)}
     for folder in (reports, lab / "log", lab / "data" / "vault-01" / "audit", ROOT / ".cache" / "facts",
-                   ROOT / "backups"):
+                   ROOT / "backups", *extra):
         for path in folder.rglob("*"):
             if path.is_file():
                 artefacts[str(path)] = path.read_text(errors="replace")
