@@ -35,3 +35,15 @@ def lab_operator() -> str:
         run = run_playbook(playbook, *args)
         assert run.returncode == 0, run.output[-3000:]
     return "lab-operator"
+
+
+@pytest.fixture(scope="session")
+def service_certs() -> None:
+    """The services' server certificates (playbooks/service_certs.yml, .pki/services/<name>/), issued or kept
+    once per session: what monitoring.yml needs with monitoring_tls (the lab's default). Needs the lab's Vault,
+    its PKI and lab-operator, so it runs what lab_operator runs first."""
+    labctl("up", "--only", "openbao")
+    for playbook, args in (("pki.yml", ()), ("operator_onboard.yml", ("-e", "operator=lab-operator")),
+                           ("service_certs.yml", ("-e", "jinbao_operator=lab-operator"))):
+        run = run_playbook(playbook, *args)
+        assert run.returncode == 0, run.output[-3000:]

@@ -10,6 +10,7 @@ is told apart by its labels) and healed in a finalizer, whatever the tests did.
 from __future__ import annotations
 
 import json
+import ssl
 import subprocess
 import time
 import urllib.parse
@@ -20,8 +21,10 @@ from dataclasses import dataclass, field
 import pytest
 from vcsim_fixtures import LAB_STATE, ROOT, VENV_BIN, labctl, run_playbook
 
-CITY = "http://127.0.0.1:19090"  # inventory/lab/host_vars/mon-city-01.yml prometheus_port
+CITY = "https://127.0.0.1:19090"  # inventory/lab/host_vars/mon-city-01.yml prometheus_port
 ONCALL_ALERTS = LAB_STATE / "data" / "oncall-sink" / "alerts.jsonl"  # lab/oncall, host oncall-sink
+# The CA bundle monitoring.yml writes from the service certificates\' chain (monitoring_tls_ca_file).
+SERVICE_CA = LAB_STATE / "data" / "mon-city-01" / "etc" / "service-ca.crt"
 RUNBOOK_URL = "https://runbooks.jinbao.example/alerts/{}/"
 FOR_CAP = "10s"
 # Only the city Prometheus and Alertmanager change (the gate needs vault); the province is untouched.
@@ -85,7 +88,7 @@ class Injected:
 
 
 def _get(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=10) as response:
+    with urllib.request.urlopen(url, context=ssl.create_default_context(cafile=SERVICE_CA), timeout=10) as response:
         return json.loads(response.read())
 
 
@@ -163,7 +166,7 @@ def _rule_for_seconds(alertname: str) -> set[float]:
 
 
 @pytest.fixture(scope="module")
-def capped_rules(lab_operator: str) -> Iterator[None]:
+def capped_rules(lab_operator: str, service_certs: None) -> Iterator[None]:
     """The lab's monitoring with every rule's `for:` cut to FOR_CAP; the real rules again afterwards."""
     labctl("up", "--only", "prometheus", "oncall-sink", "restic", "postgres", "feeds", "env-main-01")
     started = time.time()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import ssl
 import sys
 import time
 import urllib.parse
@@ -16,14 +17,16 @@ from collections.abc import Callable
 import pytest
 from vcsim_fixtures import LAB_STATE, ROOT, labctl, run_playbook
 
-CITY = "http://127.0.0.1:19090"       # inventory/lab/host_vars/mon-city-01.yml prometheus_port
-PROVINCE = "http://127.0.0.1:19091"   # mon-province-01
+CITY = "https://127.0.0.1:19090"       # inventory/lab/host_vars/mon-city-01.yml prometheus_port
+PROVINCE = "https://127.0.0.1:19091"   # mon-province-01
 EXPORTER_JOBS = {"jinbao-backup", "jinbao-replication", "jinbao-environment", "jinbao-pki"}
 ONCALL_ALERTS = LAB_STATE / "data" / "oncall-sink" / "alerts.jsonl"
+# The CA bundle monitoring.yml writes from the service certificates\' chain (monitoring_tls_ca_file).
+SERVICE_CA = LAB_STATE / "data" / "mon-city-01" / "etc" / "service-ca.crt"
 
 
 def _get(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=5) as response:
+    with urllib.request.urlopen(url, context=ssl.create_default_context(cafile=SERVICE_CA), timeout=5) as response:
         return json.loads(response.read())
 
 
@@ -59,7 +62,7 @@ def _start_oncall_sink() -> None:
 
 
 @pytest.fixture(scope="module")
-def first_run(lab_operator: str):
+def first_run(lab_operator: str, service_certs: None):
     labctl("up", "--only", "prometheus")
     _start_oncall_sink()
     run = run_playbook("monitoring.yml", "-e", f"jinbao_operator={lab_operator}")
