@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -46,6 +48,25 @@ def services(inventory: Path, lab: Lab, only: list[str] | None = None) -> list[S
     if only and not found:
         raise LabError(f"no lab service matches {', '.join(only)} in {inventory}")
     return found
+
+
+def stop_deployed(lab: Lab) -> list[tuple[str, str]]:
+    """Stop what playbooks started in the lab beside the simulators: the exporters monitoring.yml runs as
+    processes (.lab/run/jinbao-exporter-*.pid), so `down` leaves nothing of the lab running. A pid whose
+    process is not a monitors exporter any more is never signalled."""
+    done = []
+    for pid_file in sorted((lab.state_dir / "run").glob("jinbao-exporter-*.pid")):
+        name, state = pid_file.stem, "not running"
+        try:
+            pid = int(pid_file.read_text().strip())
+            if b"monitors." in Path(f"/proc/{pid}/cmdline").read_bytes():
+                os.kill(pid, signal.SIGTERM)
+                state = "stopped"
+        except (OSError, ValueError):
+            pass
+        pid_file.unlink(missing_ok=True)
+        done.append((name, state))
+    return done
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.action == "down":
             for svc in reversed(svcs):
                 print(f"{svc.name:<20} {svc.kind:<14} {svc.stop()}")
+            if not args.only:
+                for name, state in stop_deployed(lab):
+                    print(f"{name:<20} {'deployed':<14} {state}")
         elif args.action == "reset":
             for svc in reversed(svcs):
                 print(f"{svc.name:<20} {svc.kind:<14} {svc.reset()}")
