@@ -82,7 +82,7 @@ KEEP_ON_RESET = {"ssh_host_rsa_key"}  # a reset forgets the configuration, not t
 LATENCY = {
     "none": {},
     "ios": {r"^show running-config": 1.0, r"^copy running-config flash:": 2.0,
-            r"^(write memory|copy running-config startup-config)": 3.0,
+            r"^(wr(ite)?( mem(ory)?)?|copy running-config startup-config)$": 3.0,
             r"^configure terminal revert timer": 1.0, r"^configure confirm": 0.5, r"^configure replace": 5.0,
             r"^show (version|interfaces|vlan|lldp)": 0.3},
 }
