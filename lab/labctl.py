@@ -58,7 +58,7 @@ def stop_deployed(lab: Lab) -> list[tuple[str, str]]:
     for pid_file in sorted((lab.state_dir / "run").glob("jinbao-exporter-*.pid")):
         name, state = pid_file.stem, "not running"
         try:
-            pid = int(pid_file.read_text().strip())
+            pid = int(pid_file.read_text().split("\n", 1)[0])  # the pid, then the command line it ran
             if b"monitors." in Path(f"/proc/{pid}/cmdline").read_bytes():
                 os.kill(pid, signal.SIGTERM)
                 state = "stopped"
