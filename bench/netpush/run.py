@@ -651,7 +651,9 @@ One switch alone, from its seed, step by step (untimed, after the runs): the pro
 
 Where the time goes:
 
-{bullets}"""
+{bullets}
+
+"""
 
 
 if __name__ == "__main__":
