@@ -102,7 +102,8 @@ def test_site_consolidates_the_lab_and_a_second_run_changes_nothing(lab, tmp_pat
     assert "Traceback" not in second.stdout + second.stderr
     assert files(reports) == before, "a second run of site.yml rewrote a report file"
     gate = [json.loads(line) for line in (reports / "audit" / "gate.jsonl").read_text().splitlines()]
-    assert {g["playbook"] for g in gate} == {"service_certs", "network", "migrate", "physical", "decommission"}
+    assert {g["playbook"] for g in gate} == {"service_certs", "network", "migrate", "physical", "decommission",
+                                             "monitoring"}
     assert all(g["result"] == "granted" and g["cn"] == "lab-operator.operators.city.jinbao.example" for g in gate)
     report = (reports / "consolidation.md").read_text()
     assert "## PKI: CA chain (issuing CA first)" in report and "CN=jinbao city issuing CA" in report
