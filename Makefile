@@ -84,7 +84,7 @@ lab-status: deps
 # The main job, then the auditor's evidence pack of exactly that run (its start and end records in the audit log).
 demo: lab-up
 	@$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/site.yml
-	@$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/evidence.yml -e evidence_from='run start' -e evidence_to='run end'
+	@$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/evidence.yml -e '{"evidence_from": "run start", "evidence_to": "run end"}'
 
 # --- checks -------------------------------------------------------------------------------------
 validate: deps

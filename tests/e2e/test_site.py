@@ -110,8 +110,8 @@ def test_site_consolidates_the_lab_and_a_second_run_changes_nothing(lab, tmp_pat
     assert "## Network: zone-to-zone reachability of the running configuration (matches the flow policy)" in report
     assert "| core-01 |" in report.split("## Network: changes per device")[1].split("##")[0]
     # make demo's last step: the auditor's evidence pack of exactly the run that just ended
-    evidence, _ = run_site(reports, "-e", "evidence_from=run start", "-e", "evidence_to=run end",
-                           playbook="playbooks/evidence.yml")
+    period = json.dumps({"evidence_from": "run start", "evidence_to": "run end"})  # values with spaces: JSON
+    evidence, _ = run_site(reports, "-e", period, playbook="playbooks/evidence.yml")
     assert evidence.returncode == 0, evidence.stdout[-5000:] + evidence.stderr[-3000:]
     packs = sorted((reports / "evidence").rglob("evidence.md"))
     assert len(packs) == 1 and (packs[0].parent / "evidence.html").exists(), packs
