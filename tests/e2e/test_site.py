@@ -154,6 +154,11 @@ def secrets_never_shown(reports, *runs: subprocess.CompletedProcess, extra=()) -
             if path.is_file():
                 artefacts[str(path)] = path.read_text(errors="replace")
     assert len(secrets) >= 10 and len(artefacts) > 20
+    # An SNMP agent's own log names the communities it serves, as a real agent's configuration holds them: the
+    # lab's snmpsim agents are the devices, not the platform, so their logs are not the platform's artefacts.
+    agents = {str(lab / "log" / f"{host}.log")
+              for host in ("ups-main-01", "env-main-01", "pdu-main-a01", "pdu-main-a02")}
     leaks = [f"{what} in {where}" for what, value in secrets.items() for where, text in artefacts.items()
-             if value and value in text.replace("\n", "")]
+             if value and value in text.replace("\n", "") and not (what == "lab secret snmp-community"
+                                                                    and where in agents)]
     assert leaks == [], leaks
