@@ -469,17 +469,14 @@ collected {b['first_collection']:.0f} s after the exporter started (validating t
 - Background collection: {b['background']['cpu']:.2f} CPU-s per {b['background']['seconds']:g} s interval,
   {bg_b * 1000:.2f} ms per job collection ({b['background']['cpu'] / b['background']['seconds'] * 100:.0f} % of
   a CPU, all of it under one GIL with the scrapes).
-- Jobs reading up 0 because their probe overran timeout_seconds (all {b['targets']:,} loops fire at the same
-  moment, one thread each): {b['down_healthy']} after the healthy window, {b['down_hung']} besides `hung-job`
-  after the hung one (the bench waits for at least {MIN_UP:.0%} up).
-- Why: a job's probe is cheap (one 4 KiB file: the baseline's whole scrape, {b['targets']:,} probes plus the
-  exposition, costs {ms(b['naive']['cpu'])} of CPU), so caching saves little, while the exposition itself
-  ({b['targets']:,} targets x 16 samples, rendered and gzipped by prometheus_client on every scrape) costs the
-  same in both. The project's collection runs one loop thread per target plus a new worker thread per probe,
-  all {b['targets']:,} firing at the same moment every interval; the scrape thread then waits for the GIL
-  behind thousands of runnable threads, and thread churn makes a collection cost {bg_b * 1000:.2f} ms against
-  {b['naive']['cpu'] / b['targets'] * 1000:.2f} ms per target (probe plus its share of the exposition) in the
-  baseline. See "reading the figures" below.
+- Jobs reading up 0 because their probe overran timeout_seconds (first collections spread over the interval,
+  on a pool of collection.workers threads): {b['down_healthy']} after the healthy window, {b['down_hung']}
+  besides `hung-job` after the hung one (the bench waits for at least {MIN_UP:.0%} up).
+- How: each collection renders its target's part of the exposition once, and a background thread joins the
+  parts every second, so a scrape writes cached bytes; the baseline probes all {b['targets']:,} jobs and renders
+  the exposition on every scrape ({ms(b['naive']['cpu'])} of CPU per scrape). A background collection costs
+  {bg_b * 1000:.2f} ms per job against {b['naive']['cpu'] / b['targets'] * 1000:.2f} ms per target (probe plus its
+  share of the exposition) in the baseline. See "reading the figures" below.
 
 ### environment: {e['sensors']} sensors on {e['targets']} SNMP agents
 
@@ -488,8 +485,8 @@ EMP with {args.probes} probes (temperature, humidity, two dry contacts: {e['sens
 walked over SNMP v2c with the exporter's defaults (timeout {SNMP_TIMEOUT:g} s, {SNMP_RETRIES} retry, 2 subtrees).
 The silent agent is a UDP port that never answers (the walk gives up after {SNMP_TIMEOUT:g} s x
 {SNMP_RETRIES + 1} tries x 2 subtrees). Collection interval {e['interval']:g} s, timeout {args.env_timeout:g} s: the
-default 10 s is too short at this size (in a trial run with it on 2026-12-02, 23 of the 25 agents read up 0,
-every walk overrunning: 25 walks start together and each needs about 0.7 CPU-s under one GIL). Agents down
+default 10 s was too short at this size before the exporter shared one SnmpEngine per worker thread (in a
+trial run on 2026-12-02, 23 of the 25 agents read up 0: each walk then needed about 0.7 CPU-s). Agents down
 (up 0): {e.get('down_start', '-')} after the first collection, {e.get('down_healthy', '-')} after the healthy
 window, {e.get('down_hung', '-')} besides the silent one in the hung run.
 

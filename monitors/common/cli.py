@@ -20,6 +20,7 @@ from prometheus_client.registry import CollectorRegistry
 
 from monitors.common.collection import BackgroundCollector, targets_from_config
 from monitors.common.config import ConfigError, load_config
+from monitors.common.exposition import ExpositionCache
 from monitors.common.logs import FORMATS, LEVELS, setup_logging
 from monitors.common.server import parse_listen_address, serve
 
@@ -75,15 +76,18 @@ def run(exporter_name: str, collector_class: type[BackgroundCollector], schema: 
         collector.collect_now()
         sys.stdout.write(generate_latest(registry).decode())
         return 0
+    cache = ExpositionCache(lambda: current.collector)
     try:
         host, port = parse_listen_address(args.listen)
-        server, _thread = serve(registry, host, port, config.get("tls"), args.config_file)
+        cache.rebuild()
+        server, _thread = serve(cache, host, port, config.get("tls"), args.config_file)
     except (ValueError, ConfigError) as exc:
         print(f"{exporter_name}: {exc}", file=sys.stderr)
         return 2
     stop, reload = threading.Event(), threading.Event()
     _install_signals(stop, reload)
     collector.start()
+    cache.start()
     log.info(f"serving {'https' if config.get('tls') else 'http'}://{args.listen}/metrics for "
              f"{len(collector.targets)} targets from {args.config_file}")
     try:
@@ -94,6 +98,7 @@ def run(exporter_name: str, collector_class: type[BackgroundCollector], schema: 
                 current.collector, config = _reload(args.config_file, schema, collector_class, current.collector,
                                                     config, log)
     finally:
+        cache.stop()
         current.collector.stop()
         server.shutdown()
         log.info("stopped")

@@ -34,6 +34,8 @@ def _common_top_properties() -> dict:
             "properties": {
                 "interval_seconds": {"type": "number", "minimum": 1, "default": 30},
                 "timeout_seconds": {"type": "number", "exclusiveMinimum": 0, "default": 10},
+                "workers": {"type": "integer", "minimum": 1, "maximum": 256, "default": 8,
+                            "description": "Threads probing targets at once (one scheduler feeds them)."},
             },
         },
         "tls": {

@@ -165,13 +165,14 @@ def test_exporter_process_serves_the_lab_over_http(lab_replication):
                             env=dict(os.environ, PYTHONDONTWRITEBYTECODE=""))
     try:
         deadline, body = time.monotonic() + 20, ""
-        while time.monotonic() < deadline and 'jinbao_replication_up{system="basic-info"' not in body:
+        up = 'jinbao_replication_up{system="basic-info",target="basic-info-pg",zone="production"} 1.0'
+        while time.monotonic() < deadline and up not in body:  # up reads 0 until the first collection
             time.sleep(0.3)
             try:
                 body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
             except OSError:
                 continue
-        assert 'jinbao_replication_up{system="basic-info",target="basic-info-pg",zone="production"} 1.0' in body
+        assert up in body
         assert 'jinbao_replication_feed_direction_allowed{destination_zone="production",feed="stats-backflow"' in body
     finally:
         proc.terminate()

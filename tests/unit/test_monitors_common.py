@@ -4,6 +4,7 @@ probe, family merging, target labels, TLS (and mutual TLS) serving, listen addre
 from __future__ import annotations
 
 import datetime
+import gzip
 import io
 import ipaddress
 import json
@@ -18,10 +19,12 @@ import pytest
 import yaml
 from prometheus_client import generate_latest
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 from prometheus_client.registry import CollectorRegistry
 
 from monitors.common import BackgroundCollector, ConfigError, Target, exporter_schema, load_config
 from monitors.common.cli import run
+from monitors.common.exposition import ExpositionCache
 from monitors.common.logs import setup_logging
 from monitors.common.server import parse_listen_address, serve
 
@@ -103,7 +106,7 @@ def test_missing_config_file_gives_a_config_error_naming_it(tmp_path):
 
 def test_defaults_are_filled_in(tmp_path):
     config = load_config(write(tmp_path, {"targets": targets(1)}), SCHEMA)
-    assert config["collection"] == {"interval_seconds": 30, "timeout_seconds": 10}
+    assert config["collection"] == {"interval_seconds": 30, "timeout_seconds": 10, "workers": 8}
     assert config["targets"][0]["labels"] == {}
 
 
@@ -224,6 +227,158 @@ def _registry(collector) -> CollectorRegistry:
     registry = CollectorRegistry()
     registry.register(collector)
     return registry
+
+
+# --- the scheduler, the worker pool and the exposition cache ---------------------------------------------
+OPENMETRICS = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+
+
+def eventually(condition, seconds: float = 30.0) -> bool:
+    """Poll `condition` until it holds (True) or `seconds` pass (False); the caller asserts on the outcome."""
+    deadline = threading.Event()
+    timer = threading.Timer(seconds, deadline.set)
+    timer.start()
+    try:
+        while not deadline.is_set():
+            if condition():
+                return True
+            deadline.wait(0.02)
+        return condition()
+    finally:
+        timer.cancel()
+
+
+def served(cache: ExpositionCache, accept: str | None = None) -> str:
+    return cache.lookup(accept, None)[1].decode()
+
+
+def test_a_scrape_is_answered_from_the_cache_while_a_probe_is_blocked():
+    collector = make(["a", "hung-b", "c"])
+    cache = ExpositionCache(lambda: collector, refresh_seconds=0.05)
+    collector.start()
+    cache.start()
+    server, _ = serve(cache, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.server_port}/metrics"
+    try:
+        assert eventually(lambda: 'jinbao_demo_collector_success{collector="demo",target="hung-b"} 0.0'
+                          in served(cache) and 'jinbao_demo_up{target="c"} 1.0' in served(cache))
+        assert not collector.release.is_set() and collector.calls["hung-b"] == 1  # still blocked in its probe
+        with urllib.request.urlopen(url, timeout=10) as response:
+            text = response.read().decode()
+        assert 'jinbao_demo_up{target="hung-b"} 0.0' in text
+        assert 'jinbao_demo_up{target="a"} 1.0' in text and 'jinbao_demo_up{target="c"} 1.0' in text
+        assert 'target="hung-b"' not in "".join(line for line in text.splitlines() if "temperature" in line)
+    finally:
+        collector.release.set()
+        server.shutdown()
+        cache.stop()
+        collector.stop()
+
+
+def test_the_cache_is_rebuilt_after_a_collection():
+    collector = make(["a"])
+    cache = ExpositionCache(lambda: collector, refresh_seconds=0.05)
+    cache.start()
+    try:
+        assert 'jinbao_demo_up{target="a"} 0.0' in served(cache)
+        collector.collect_now()
+        assert eventually(lambda: 'jinbao_demo_up{target="a"} 1.0' in served(cache))
+        assert 'jinbao_demo_temperature_celsius{sensor="s-a",target="a"} 21.5' in served(cache)
+    finally:
+        cache.stop()
+
+
+def test_a_thousand_targets_with_a_pool_of_four_are_all_collected_four_at_a_time():
+    names = [f"t{i}" for i in range(1000)]
+    lock, running, peak = threading.Lock(), [0], [0]
+
+    class Counting(FakeCollector):
+        def probe(self, target):
+            with lock:
+                running[0] += 1
+                peak[0] = max(peak[0], running[0])
+            try:
+                return super().probe(target)
+            finally:
+                with lock:
+                    running[0] -= 1
+
+    collector = Counting([Target(n, 3600, 5) for n in names], {"collection": {"workers": 4}}, clock=lambda: 1000.0)
+    collector.first_collections_per_second = 10_000  # spread the first collections over 0.1 s, not 5 s
+    collector.start()
+    try:
+        assert eventually(lambda: len(collector.calls) == 1000 and collector.pool_counts()["busy"] == 0)
+    finally:
+        collector.stop()
+    assert set(collector.calls.values()) == {1}
+    assert 1 <= peak[0] <= 4
+    assert set(sample_values(collector, "jinbao_demo_up").values()) == {1.0}
+
+
+def test_a_hung_worker_is_replaced_so_healthy_targets_keep_being_collected():
+    collector = FakeCollector([Target("hung", 3600, 0.1), *(Target(f"ok{i}", 3600, 5) for i in range(5))],
+                              {"collection": {"workers": 1}}, clock=lambda: 1000.0)
+    collector.start()
+    try:
+        assert eventually(lambda: len(collector.calls) == 6)
+        assert eventually(lambda: sample_values(collector, "jinbao_demo_up")
+                          == {"hung": 0.0, **{f"ok{i}": 1.0 for i in range(5)}})
+        assert collector.pool_counts()["hung"] == 1
+        text = collector.render("text", generate_latest, openmetrics=False).decode()
+        assert 'jinbao_demo_collection_workers{state="hung"} 1.0' in text
+    finally:
+        collector.release.set()
+        collector.stop()
+    assert collector.calls["hung"] == 1
+
+
+def test_when_every_worker_is_stuck_the_log_and_the_self_metrics_say_so(caplog):
+    hung = [Target(f"hung-{i}", 3600, 0.05) for i in range(6)]
+    collector = FakeCollector([*hung, Target("ok", 3600, 5)], {"collection": {"workers": 1}}, clock=lambda: 1000.0)
+    collector.start()  # one worker: up to 4 stuck ones are replaced, the 5th leaves none for hung-5 and "ok"
+    try:
+        assert eventually(lambda: "collection workers exhausted" in caplog.text)
+        assert eventually(lambda: collector.pool_counts() == {"idle": 0, "busy": 0, "hung": 5, "queued": 2})
+        text = collector.render("text", generate_latest, openmetrics=False).decode()
+        assert 'jinbao_demo_collection_workers{state="hung"} 5.0' in text
+        assert "jinbao_demo_collection_queued_targets 2.0" in text
+        assert "ok" not in collector.calls
+    finally:
+        collector.release.set()
+        collector.stop()
+
+
+def test_the_cached_exposition_is_what_prometheus_client_renders():
+    collector = make(["a", "b", "hung-c"], labels={"room": "main"})
+    collector.fail.add("b")
+    try:
+        collector.collect_now()
+        registry = _registry(collector)
+        text = collector.render("text", generate_latest, openmetrics=False).decode()
+        assert text.startswith(generate_latest(registry).decode())
+        assert "jinbao_demo_collection_queued_targets 0.0" in text
+        om = collector.render("om", openmetrics_latest, openmetrics=True).decode()
+        assert om.startswith(openmetrics_latest(registry).decode().removesuffix("# EOF\n"))
+        assert om.endswith("# EOF\n") and om.count("# EOF") == 1
+    finally:
+        collector.release.set()
+
+
+def test_openmetrics_and_gzip_are_served_once_asked_for():
+    collector = make(["a"])
+    collector.collect_now()
+    cache = ExpositionCache(lambda: collector)
+    cache.rebuild()
+    headers, _ = cache.lookup(OPENMETRICS, "gzip")
+    assert dict(headers)["Content-Type"].startswith("text/plain; version=0.0.4")  # until the next rebuild
+    assert dict(headers)["Content-Encoding"] == "gzip"
+    cache.rebuild()
+    headers, body = cache.lookup(OPENMETRICS, "gzip")
+    assert dict(headers)["Content-Type"].startswith("application/openmetrics-text; version=1.0.0")
+    assert dict(headers)["Content-Encoding"] == "gzip"
+    assert gzip.decompress(body).decode().endswith("# EOF\n")
+    headers, body = cache.lookup(None, None)
+    assert "Content-Encoding" not in dict(headers) and b'jinbao_demo_up{target="a"} 1.0' in body
 
 
 # --- serving --------------------------------------------------------------------------------------------
