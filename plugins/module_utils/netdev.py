@@ -122,7 +122,7 @@ def connect(name: str, host: str, port: int, device_type: str, username: str, pa
     params = {"device_type": device_type, "host": host, "port": port, "username": username, "password": password,
               "secret": secret or "", "conn_timeout": timeout, "auth_timeout": timeout, "banner_timeout": timeout,
               "timeout": timeout, "ssh_strict": True, "system_host_keys": False, "alt_host_keys": True,
-              "alt_key_file": known_hosts, "fast_cli": True}
+              "alt_key_file": known_hosts, "fast_cli": False}
     attempts = max(1, retries)
     for attempt in range(1, attempts + 1):
         try:
