@@ -354,13 +354,18 @@ def session_steps(sw: Switches) -> tuple[list[tuple[str, float]], list[tuple[str
     try:
         before = timed("show running-config", netdev.running_config, name, conn, IOS)
         lines = timed("delta (hier_config)", netdev.delta, before, intended, IOS, MANAGED)
-        timed("checkpoint: copy running-config flash:", netdev.checkpoint, name, conn, IOS, "jinbao-prechange.cfg")
+        timed("arm the revert timer (IOS archives the running configuration: the rollback point)", netdev.arm,
+              name, conn, IOS, 5)
         timed(f"push the delta ({len(lines)} lines; project: under commit-confirm)", netdev.push, name, conn, lines,
-              IOS, 5)
+              IOS, in_config_mode=True)
         after = timed("show running-config (verify)", netdev.running_config, name, conn, IOS)
         timed("delta (verify)", netdev.delta, after, intended, IOS, MANAGED)
         timed("configure confirm", netdev.confirm, name, conn, IOS)
-        timed("write memory", netdev.save, name, conn)
+        params = {"name": name, "host": "127.0.0.1", "port": svc.port, "device_type": "cisco_ios", "vendor": "cisco",
+                  "username": sw.hostvars[name].get("netdev_username", "jinbao-lab"), "password": sw.password,
+                  "secret": sw.password, "known_hosts": str(sw.known_hosts)}
+        timed(f"write memory (project: the facts read on a second session once it takes over "
+              f"{netdev.FACTS_ASIDE_AFTER} s)", netdev._save_reading_facts_aside, params, conn, IOS)
     finally:
         conn.disconnect()
     project, steps = steps, []
@@ -399,7 +404,7 @@ def host_tasks(output: str) -> int:
 PROFILE_LINE = re.compile(r"^(?P<task>.+?) -*\s?(?P<secs>\d+\.\d\d)s$")
 # Where a playbook run's wall time goes, by task name (profile_tasks: each task's wall time over all its hosts).
 CATEGORIES = (
-    ("device sessions: the batch change (backup, checkpoint, push, verify, confirm, save, facts; netdev_config_batch)",
+    ("device sessions: the batch change (backup, arm, push, verify, confirm, save, facts; netdev_config_batch)",
      re.compile(r"Change every device of this batch")),
     ("device sessions: backups of the other devices (netdev_backup)", re.compile(r"Back up the running")),
     ("gate and the two policy checks", re.compile(r"^operator_gate|[Pp]olicy|configuration to check|zone-to-zone")),
@@ -580,7 +585,9 @@ def section(args, times, med, speedup, overhead, span, typical, cpu, tasks, step
         delays = ", ".join(f"`{k}` {v:g} s" for k, v in LATENCY[args.latency].items())
         device = wrap(f"""Each switch takes as long as IOS-class gear to answer what a change sends (bench/netpush
             LATENCY[{args.latency!r}], lab/fakeswitch faults.json `delay`: {delays}); the simulator itself answers
-            at once. Every run meets the same devices.""")
+            at once. The wait holds up the session that sent the command, not the device's other sessions (as on
+            real gear, where a show command on another vty line runs while the switch writes NVRAM). Every run
+            meets the same devices.""")
     intro = wrap(f"""`make bench-netpush` (bench/netpush/run.py --latency {args.latency}, issue #4): {n} simulated
         Cisco IOS core switches (lab/fakeswitch `cisco_generic`, bench-sw-01..{n} on
         127.0.0.1:{PORTS[0]}-{PORTS[-1]}, {n // 2} redundant pairs) taken from their seed (the lab's core pair as
@@ -594,8 +601,9 @@ def section(args, times, med, speedup, overhead, span, typical, cpu, tasks, step
         script's own process; the switches' is the {n} simulator processes.""")
     runs = wrap("""The project: the cert gate (Vault), the policy check of the intended configurations, side a of
         every pair, then side b, each side in one `netdev_config_batch` task (each switch on its own session and
-        thread: backup, on-device checkpoint, the delta under commit-confirm, verify, confirm, save, backup, change
-        record, facts), and the policy check of the running configurations. The serial loop: the same play with
+        thread: backup, the revert timer armed (IOS archives the running configuration: the rollback point), the
+        delta, verify, confirm, save (the facts read on a second session while a slow save runs), backup, change
+        record), and the policy check of the running configurations. The serial loop: the same play with
         one switch per batch. The bare script: one netmiko session per switch on a thread pool, side a then side
         b: `show running-config` to a backup file with its SHA-256, the same delta (plugins/module_utils/netdev.py,
         the same intended configuration), pushed, verified by reading the configuration again, `write memory`;

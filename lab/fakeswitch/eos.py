@@ -14,7 +14,6 @@ in the device's data dir (flash/, lab/fakeswitch/switch.py);
 from __future__ import annotations
 
 import logging
-import time
 
 import netdev
 from fake_switches.arista.arista_core import AristaShellSession, AristaSwitchCore
@@ -367,7 +366,7 @@ class LabEosCore(AristaSwitchCore):
         return EosShellSession(processor, self.faults)
 
 
-class EosShellSession(AristaShellSession):
+class EosShellSession(netdev.PausingSession, AristaShellSession):
     def __init__(self, command_processor, faults: netdev.Faults) -> None:
         self.faults = faults
         super().__init__(command_processor)
@@ -378,15 +377,13 @@ class EosShellSession(AristaShellSession):
             proc = proc.sub_processor
         return proc
 
-    def receive(self, line):
+    def handle(self, line):
         if line.strip() and self.faults.rejects(line):
             self.active().write_line(INVALID)
             self.active().show_prompt()
             return True
-        if line.strip() and (pause := self.faults.delay(line)):
-            time.sleep(pause)  # the device is busy (NVRAM, flash), as on real gear
         try:
-            return super().receive(line)
+            return AristaShellSession.receive(self, line)
         except Exception:
             logging.getLogger("lab.eos").exception("command %r failed", line)
             self.active().write_line(INVALID)

@@ -1533,8 +1533,9 @@ class LabAccessList(ConfigLeafMixin, BaseCommandProcessor):
 
 
 # --- the switch -----------------------------------------------------------------------------------------
-class LabShellSession(ShellSession):
-    """One SSH session: faults first, then the processors; IOS's answer to what they do not know."""
+class LabShellSession(netdev.PausingSession, ShellSession):
+    """One SSH session: faults first (a delay pauses this session alone), then the processors; IOS's answer
+    to what they do not know."""
 
     def __init__(self, command_processor, faults: netdev.Faults) -> None:
         self.faults = faults
@@ -1546,7 +1547,7 @@ class LabShellSession(ShellSession):
             proc = proc.sub_processor
         return proc
 
-    def receive(self, line):
+    def handle(self, line):
         active = self.active()
         if line.strip() and not active.continuing_to and self.faults.drops(line):
             logging.getLogger("lab.ios").warning("fault: session dropped at %r", line)
@@ -1555,10 +1556,8 @@ class LabShellSession(ShellSession):
             caret_error(active, line, 0)
             active.show_prompt()
             return True
-        if line.strip() and (pause := self.faults.delay(line)):
-            time.sleep(pause)  # the device is busy (NVRAM, flash): this device's one session waits, as on real gear
         try:
-            return super().receive(line)
+            return ShellSession.receive(self, line)
         except Exception:  # a command the stock model mishandles must not drop the SSH session
             logging.getLogger("lab.ios").exception("command %r failed", line)
             active = self.active()

@@ -219,8 +219,8 @@ class Faults:
     timer`), 60 unless set; a test makes it 1 to see a rollback in seconds.
     {"delay": {"<regex>": seconds, ...}}: a command line that matches takes that long before the device
     answers (the first match counts), as real gear takes seconds to write NVRAM or flash and to build a large
-    running configuration; the simulator answers at once otherwise. bench/netpush uses it for its
-    real-latency runs.
+    running configuration; the simulator answers at once otherwise. Only that session waits (PausingSession):
+    another vty session goes on meanwhile, as on real gear. bench/netpush uses it for its real-latency runs.
     """
 
     def __init__(self, path: Path) -> None:
@@ -269,3 +269,47 @@ class Faults:
     def seconds_per_minute(self) -> float:
         self._load()
         return self._seconds_per_minute
+
+
+class PausingSession:
+    """The mix-in of an SSH session whose device takes time (Faults.delay): a command that matches answers
+    only after its pause, and what the session types meanwhile waits its turn; the device's other sessions
+    go on (a reactor timer, not a sleep that would stop the whole simulated device). The session class
+    implements handle(line) -> bool (False: close the session), what receive(line) does without pauses."""
+
+    faults: Faults
+    _queued: list[str] | None = None  # lines typed while this session waits; None: not waiting
+
+    def handle(self, line: str) -> bool:
+        raise NotImplementedError
+
+    def receive(self, line: str) -> bool:
+        if self._queued is not None:
+            self._queued.append(line)
+            return True
+        if line.strip() and (pause := self.faults.delay(line)):
+            from twisted.internet import reactor
+
+            self._queued = []
+            reactor.callLater(pause, self._after_pause, line)
+            return True
+        return self.handle(line)
+
+    def _after_pause(self, line: str) -> None:
+        queued, self._queued = self._queued or [], None
+        if not self.handle(line):
+            return self._close()
+        while queued and self._queued is None:
+            if not self.receive(queued.pop(0)):
+                return self._close()
+        if queued:  # a queued line began its own pause: the rest waits behind it
+            self._queued.extend(queued)
+        return None
+
+    def _close(self) -> None:
+        shell = getattr(getattr(self.command_processor, "terminal_controller", None), "shell", None)
+        if shell is None:  # LoggingTerminalController wraps the SSH one
+            inner = getattr(getattr(self.command_processor, "terminal_controller", None), "terminal_controller", None)
+            shell = getattr(inner, "shell", None)
+        if shell is not None:
+            shell.terminal.loseConnection()

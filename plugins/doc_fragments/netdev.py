@@ -51,6 +51,14 @@ options:
       - A refused login or a wrong host key is never retried.
     type: int
     default: 2
+  fast_cli:
+    description:
+      - netmiko's fast_cli (netdev_fast_cli) - read each answer as soon as the prompt is back instead of
+        waiting out netmiko's fixed delays (about half a second per command).
+      - Turn it off for a device whose answers arrive in pieces with pauses between them (the lab's FakeNOS
+        devices; an H3C answered C(display version) with nothing otherwise).
+    type: bool
+    default: true
 requirements:
   - netmiko
 """

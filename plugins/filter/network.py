@@ -85,6 +85,7 @@ def network_batch_devices(batch: list, hostvars, managed: dict) -> list[dict]:
     for host in batch:
         hv = hostvars[host]
         device = {"name": host, "port": int(hv.get("ansible_port") or 22), "secret": hv.get("netdev_secret"),
+                  "fast_cli": hv.get("netdev_fast_cli", True),
                   "role": hv.get("netdev_role", ""), "managed": list((managed or {}).get(hv.get("netdev_role"), []))}
         for key, var in _DEVICE_VARS.items():
             if hv.get(var) in (None, ""):

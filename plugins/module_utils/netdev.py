@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -108,12 +109,13 @@ CONNECTION_ARGS: dict[str, dict[str, Any]] = {
     "known_hosts": {"type": "path", "required": True},
     "timeout": {"type": "float", "default": 20.0},
     "retries": {"type": "int", "default": 2},
+    "fast_cli": {"type": "bool", "default": True},
 }
 
 
 def connect(name: str, host: str, port: int, device_type: str, username: str, password: str,
             known_hosts: str, secret: str | None = None, timeout: float = 20.0, retries: int = 2,
-            **_: Any) -> Any:
+            fast_cli: bool = True, **_: Any) -> Any:
     """A netmiko connection (enabled where the platform has enable), or NetdevError naming what to fix.
     Only a timeout is retried; a refused login or a wrong host key never is."""
     if not HAS_NETMIKO:
@@ -122,7 +124,7 @@ def connect(name: str, host: str, port: int, device_type: str, username: str, pa
     params = {"device_type": device_type, "host": host, "port": port, "username": username, "password": password,
               "secret": secret or "", "conn_timeout": timeout, "auth_timeout": timeout, "banner_timeout": timeout,
               "timeout": timeout, "ssh_strict": True, "system_host_keys": False, "alt_host_keys": True,
-              "alt_key_file": known_hosts, "fast_cli": False}
+              "alt_key_file": known_hosts, "fast_cli": fast_cli}
     attempts = max(1, retries)
     for attempt in range(1, attempts + 1):
         try:
@@ -309,16 +311,36 @@ def _squeeze(text: str) -> str:
     return "\n".join(re.sub(r"(?<=\S) {2,}", " ", line) for line in text.splitlines()) + "\n"
 
 
-def push(name: str, conn: Any, lines: list[str], v: Vendor, confirm_minutes: int = 0) -> str:
-    """Send `lines` in config mode; the first line the device rejects raises NetdevError naming it. With
-    `confirm_minutes` and a platform that has commit-confirm, the device rolls the change back by itself
-    unless confirm() follows in time (the controller may die mid-change)."""
+# IOS, entering configuration mode with a revert timer: where it archived the configuration it rolls back to.
+# A timer already pending (an earlier change never confirmed) re-arms without a new archive ("Timer reset").
+ARCHIVED = re.compile(r"Backing up current running config to flash:(\S+)")
+
+
+def arm(name: str, conn: Any, v: Vendor, confirm_minutes: int) -> str | None:
+    """Enter configuration mode with the platform's commit-confirm timer: the device rolls the change back by
+    itself unless confirm() follows in time (the controller may die mid-change). Returns the file the device
+    archived its running configuration to (a checkpoint restore() can use), or None when it made none."""
+    command_ = v.commit_confirm.format(minutes=confirm_minutes)
+    try:
+        out = conn.config_mode(config_command=command_)
+    except ValueError as exc:  # netmiko: "Failed to enter configuration mode."
+        raise NetdevError(name, "config", f"the device refused configuration mode ({_reason(exc)}); {command_!r} "
+                                          "needs the configuration archive on the device (archive / path "
+                                          "flash:...); nothing was sent") from None
+    except (OSError, EOFError, ReadTimeout) as exc:
+        raise NetdevError(name, "ansible_host", f"the session dropped entering configuration mode "
+                                                f"({_reason(exc)})") from None
+    found = ARCHIVED.search(out or "")
+    return found.group(1) if found else None
+
+
+def push(name: str, conn: Any, lines: list[str], v: Vendor, in_config_mode: bool = False) -> str:
+    """Send `lines` in configuration mode (entered here unless arm() did); the first line the device rejects
+    raises NetdevError naming it."""
     if not v.configurable:
         raise NetdevError(name, "netdev_vendor", "this platform is discovered and backed up, not configured")
-    config_command = v.commit_confirm.format(minutes=confirm_minutes) if confirm_minutes and v.commit_confirm \
-        else "configure terminal"
     try:
-        return conn.send_config_set(lines, config_mode_command=config_command, error_pattern=v.error_pattern,
+        return conn.send_config_set(lines, enter_config_mode=not in_config_mode, error_pattern=v.error_pattern,
                                     cmd_verify=True, read_timeout=60)
     except ConfigInvalidException as exc:
         _leave_config_mode(conn)
@@ -328,9 +350,7 @@ def push(name: str, conn: Any, lines: list[str], v: Vendor, confirm_minutes: int
         _leave_config_mode(conn)
         raise NetdevError(name, "config", f"no answer while configuring ({_reason(exc)})") from None
     except ValueError as exc:  # netmiko: "Failed to enter configuration mode."
-        hint = (f"; {config_command!r} needs the configuration archive on the device (archive / path flash:...)"
-                if config_command != "configure terminal" else "")
-        raise NetdevError(name, "config", f"the device refused configuration mode ({_reason(exc)}){hint}; "
+        raise NetdevError(name, "config", f"the device refused configuration mode ({_reason(exc)}); "
                                           "nothing was sent") from None
     except (OSError, EOFError) as exc:
         raise NetdevError(name, "ansible_host", f"the session dropped while configuring ({_reason(exc)})") from None
@@ -519,10 +539,10 @@ def _configure(p: dict, conn: Any, v: Vendor, check_mode: bool) -> dict:
                       "prepared": "\n".join(lines) + "\n"}
     if check_mode:
         return _with_facts(p, conn, v, check_mode, result, True)
-    checkpoint(name, conn, v, p["checkpoint"])
-    failure = None
+    failure, rollback_to = None, None
     try:
-        push(name, conn, lines, v, p["confirm_minutes"])
+        rollback_to = _prepare_rollback(p, conn, v)
+        push(name, conn, lines, v, in_config_mode=p["confirm_minutes"] > 0 and v.commit_confirm is not None)
         after = running_config(name, conn, v)
         left = delta(after, p["intended"], v, p["managed"])
         if left:
@@ -531,10 +551,15 @@ def _configure(p: dict, conn: Any, v: Vendor, check_mode: bool) -> dict:
     except NetdevError as exc:
         failure = exc
     if failure is not None:
-        return {**result, **_roll_back(p, conn, v, failure, result["before_sha256"])}
+        if rollback_to is None:  # nothing reached the configuration: no checkpoint was taken, none is needed
+            return {**result, "failed": True, "field": failure.field, "msg": f"{failure}. Nothing was changed."}
+        return {**result, **_roll_back(p, conn, v, failure, result["before_sha256"], rollback_to)}
     if p["confirm_minutes"]:
         confirm(name, conn, v)
-    if p["save"]:
+    facts = None
+    if p["save"] and p.get("facts_file"):
+        facts = _save_reading_facts_aside(p, conn, v)
+    elif p["save"]:
         save(name, conn)
     if p.get("backup_dir"):
         result["after_backup"] = keep_backup(p["backup_dir"], name, after, p["keep"]).path
@@ -545,14 +570,73 @@ def _configure(p: dict, conn: Any, v: Vendor, check_mode: bool) -> dict:
             "device": name, "commands": lines, "operator": p.get("operator") or {},
             "before": {"sha256": result["before_sha256"], "backup": result["before_backup"]},
             "after": {"sha256": result["after_sha256"], "backup": result["after_backup"]}})
-    return _with_facts(p, conn, v, check_mode, result, True)
+    return _with_facts(p, conn, v, check_mode, result, True, facts)
 
 
-def _roll_back(p: dict, conn: Any, v: Vendor, failure: NetdevError, before_sha256: str) -> dict:
+# How long a save may take before the facts are read on a second session meanwhile (see below).
+FACTS_ASIDE_AFTER = 0.5
+
+
+def _save_reading_facts_aside(p: dict, conn: Any, v: Vendor) -> tuple[dict, list[str]] | None:
+    """Save; when that takes a while (building the startup configuration takes seconds on real gear, and a
+    show command on another vty line does not wait for it), read the device's facts on a second session
+    meanwhile. Returns those facts, or None when the save was quick or the second session could not read
+    them: the caller then reads them on its own session, without a second login."""
+    saved, box = threading.Event(), {}
+
+    def aside() -> None:
+        if saved.wait(FACTS_ASIDE_AFTER):
+            return
+        try:
+            second = connect(**{**p, "retries": 1})
+        except NetdevError:
+            return
+        try:
+            box["facts"] = read_facts(p["name"], second, v, p["vendor"])
+        except (NetdevError, OSError, EOFError, ReadTimeout):
+            pass
+        finally:
+            disconnect(second)
+
+    thread = threading.Thread(target=aside, name=f"{p['name']}-facts", daemon=True)
+    thread.start()
+    try:
+        save(p["name"], conn)
+    finally:
+        saved.set()
+    thread.join()
+    return box.get("facts")
+
+
+def _prepare_rollback(p: dict, conn: Any, v: Vendor) -> str | None:
+    """Make sure the device holds its pre-change configuration before anything is sent; returns that file.
+
+    Under commit-confirm the device archives it itself as it arms the timer (on IOS `configure terminal revert
+    timer`: flash:<archive path>-N), and the session is left in configuration mode. Without commit-confirm, or
+    when the device made no archive (a timer left pending by an earlier, unconfirmed change keeps the older
+    archive), an explicit checkpoint is taken first (`copy running-config flash:<checkpoint>`)."""
+    name = p["name"]
+    if p["confirm_minutes"] and v.commit_confirm:
+        try:
+            archived = arm(name, conn, v, p["confirm_minutes"])
+        except NetdevError:
+            _leave_config_mode(conn)
+            raise
+        if archived:
+            return archived
+        _leave_config_mode(conn)
+        checkpoint(name, conn, v, p["checkpoint"])
+        arm(name, conn, v, p["confirm_minutes"])
+        return p["checkpoint"]
+    checkpoint(name, conn, v, p["checkpoint"])
+    return p["checkpoint"]
+
+
+def _roll_back(p: dict, conn: Any, v: Vendor, failure: NetdevError, before_sha256: str, rollback_to: str) -> dict:
     """Restore the checkpoint after a failed push or verification and prove it by checksum."""
     name, trouble = p["name"], ""
     try:
-        restore(name, conn, v, p["checkpoint"])
+        restore(name, conn, v, rollback_to)
         if p["confirm_minutes"]:
             confirm(name, conn, v, strict=False)  # the pre-change configuration is back: stop the timer
     except NetdevError as exc:
@@ -568,15 +652,18 @@ def _roll_back(p: dict, conn: Any, v: Vendor, failure: NetdevError, before_sha25
     proven = now == before_sha256
     return {"failed": True, "changed": not proven, "restored": proven, "field": failure.field, "after_sha256": now,
             "msg": f"{failure}. " + (
-                f"The pre-change configuration was restored (SHA-256 {now[:12]} equals the pre-change one)."
+                f"The pre-change configuration was restored from flash:{rollback_to} (SHA-256 {now[:12]} equals "
+                "the pre-change one)."
                 if proven else f"RESTORE NOT PROVEN{trouble}: the running configuration (SHA-256 {now[:12]}) "
                                f"differs from the pre-change one ({before_sha256[:12]}); restore the backup by hand.")}
 
 
-def _with_facts(p: dict, conn: Any, v: Vendor, check_mode: bool, result: dict, changed: bool) -> dict:
-    """Read and keep the device's facts on this session (facts_file); the result with `changed` set."""
+def _with_facts(p: dict, conn: Any, v: Vendor, check_mode: bool, result: dict, changed: bool,
+                read: tuple[dict, list[str]] | None = None) -> dict:
+    """Keep the device's facts (facts_file): those `read` already, or read on this session; the result with
+    `changed` set."""
     if p.get("facts_file"):
-        facts, unsupported = read_facts(p["name"], conn, v, p["vendor"])
+        facts, unsupported = read or read_facts(p["name"], conn, v, p["vendor"])
         record = {"device": p["name"], "vendor": p["vendor"], "role": p.get("role", ""), "unsupported": unsupported,
                   **facts_summary(facts)}
         changed = write_report(p["facts_file"], record, check_mode) or changed

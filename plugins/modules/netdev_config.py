@@ -12,13 +12,17 @@ description:
     limited to the intended configuration's own sections and the top-level lines matching I(managed).
     Nothing else on the device is touched. No delta means no change (changed=false).
   - Check mode shows the delta (with C(--diff)) and sends nothing.
-  - Otherwise, safety first. The running configuration is checkpointed on the device itself
-    (I(checkpoint)), and the delta is sent with commit-confirm where the platform has it (the device rolls
-    back by itself after I(confirm_minutes) unless confirmed). The first line the device rejects stops the
-    push. Then the result is verified - the running configuration is read again and must leave no delta.
-  - When the push or the verification fails, the checkpoint is restored and the running configuration's
-    SHA-256 is compared with the pre-change one. The task fails either way, saying whether the restore was
-    proven. When the change holds, it is confirmed and saved (I(save)).
+  - Otherwise, safety first. The running configuration is kept on the device itself before anything is sent.
+    Under commit-confirm (where the platform has it and I(confirm_minutes) is set) the device archives it as
+    it arms its timer (IOS C(configure terminal revert timer) writes C(flash:<archive path>-N)) and rolls the
+    change back by itself unless confirmed; without commit-confirm, or when a timer left pending by an
+    earlier unconfirmed change means no new archive, an explicit checkpoint is taken (I(checkpoint)). The
+    first line the device rejects stops the push. Then the result is verified - the running configuration
+    is read again and must leave no delta.
+  - When the push or the verification fails, that archive or checkpoint is restored and the running
+    configuration's SHA-256 is compared with the pre-change one. The task fails either way, saying whether
+    the restore was proven. When the change holds, it is confirmed and saved (I(save)); the device's facts
+    are read on a second session while it saves.
 extends_documentation_fragment: [netdev]
 options:
   intended: {description: The intended configuration (the platform's syntax)., type: str, required: true}
@@ -29,7 +33,10 @@ options:
     type: list
     elements: str
     default: []
-  checkpoint: {description: File name of the on-device checkpoint., type: str, default: jinbao-prechange.cfg}
+  checkpoint:
+    description: File name of the explicit on-device checkpoint (when the device makes no archive of its own).
+    type: str
+    default: jinbao-prechange.cfg
   confirm_minutes: {description: Commit-confirm timer (0 - none)., type: int, default: 0}
   save: {description: Save the configuration after a verified change., type: bool, default: true}
   backup_dir:

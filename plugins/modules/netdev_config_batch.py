@@ -23,7 +23,7 @@ options:
   devices:
     description:
       - The batch. Each entry takes netdev_config's connection options (name, host, port, device_type, vendor,
-        username, password, secret, known_hosts, timeout, retries) and its own intended, managed and role.
+        username, password, secret, known_hosts, timeout, retries, fast_cli) and its own intended, managed and role.
     type: list
     elements: dict
     required: true
@@ -34,7 +34,10 @@ options:
         (C(network/changes/)) and facts (C(network/facts/<name>.json)) are kept; unset - nowhere.
     type: path
   operator: {description: Who made the change (the cert gate's identity) for the records., type: dict, default: {}}
-  checkpoint: {description: File name of the on-device checkpoint., type: str, default: jinbao-prechange.cfg}
+  checkpoint:
+    description: File name of the explicit on-device checkpoint (when the device makes no archive of its own).
+    type: str
+    default: jinbao-prechange.cfg
   confirm_minutes: {description: Commit-confirm timer (0 - none)., type: int, default: 0}
   save: {description: Save the configuration after a verified change., type: bool, default: true}
   backup_dir: {description: Backups before and after a change in C(<backup_dir>/<name>/)., type: path}

@@ -16,7 +16,12 @@ description:
     and every router without an SVI for a zone.
   - Needs no device. Writes the matrix and the decisions to I(report) (JSON) when given.
 options:
-  configs: {description: Device name to its configuration (text)., type: dict, required: true}
+  configs: {description: Device name to its configuration (text)., type: dict, default: {}}
+  backup_dir:
+    description:
+      - Where the routers' running configurations are kept (C(<backup_dir>/<router>/latest), as M(netdev_backup)
+        and M(netdev_config_batch) write them); read for every router not in I(configs).
+    type: path
   networks: {description: "Zone to {vlan, subnet} (network_zones).", type: dict, required: true}
   routers:
     description: The devices that must route (and filter) every zone - the core pair.
@@ -34,6 +39,12 @@ EXAMPLES = r"""
     networks: "{{ network_zones }}"
     routers: [core-01, core-02]
     report: reports/network/policy.json
+
+- name: Check what the core pair runs (their latest backups)
+  network_policy:
+    backup_dir: backups
+    networks: "{{ network_zones }}"
+    routers: [core-01, core-02]
 """
 
 RETURN = r"""
@@ -52,7 +63,8 @@ from ansible.module_utils.netpolicy import check, policy_matrix
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "configs": {"type": "dict", "required": True},
+            "configs": {"type": "dict", "default": {}},
+            "backup_dir": {"type": "path"},
             "networks": {"type": "dict", "required": True},
             "routers": {"type": "list", "elements": "str", "required": True},
             "report": {"type": "path"},
@@ -61,6 +73,19 @@ def main() -> None:
     )
     p = module.params
     texts = {str(device): str(text or "") for device, text in p["configs"].items()}
+    for router in p["routers"]:
+        if router in texts:
+            continue
+        if not p["backup_dir"]:
+            module.fail_json(msg=f"network_policy: {router}: no configuration given (configs) and no backup_dir "
+                                 "to read its latest backup from")
+        latest = os.path.join(p["backup_dir"], router, "latest")
+        try:
+            with open(latest, encoding="utf-8") as fh:
+                texts[router] = fh.read()
+        except OSError as exc:
+            module.fail_json(msg=f"network_policy: {router}: its running configuration cannot be read from "
+                                 f"{latest} ({exc.strerror}); back it up first (playbooks/network.yml)")
     try:
         result, problems = check(texts, p["networks"], p["routers"])
     except (ValueError, KeyError, IndexError) as exc:

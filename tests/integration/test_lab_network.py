@@ -65,7 +65,8 @@ def connect(name: str, known_hosts: Path = KNOWN_HOSTS, enable: bool = True):
     conn = netmiko.ConnectHandler(
         device_type=hv["netdev_device_type"], host="127.0.0.1", port=hv["ansible_port"], username="jinbao-lab",
         password=password, secret=password, ssh_strict=True, system_host_keys=False, alt_host_keys=True,
-        alt_key_file=str(known_hosts), allow_agent=False, use_keys=False, conn_timeout=10)
+        alt_key_file=str(known_hosts), allow_agent=False, use_keys=False, conn_timeout=10,
+        fast_cli=hv.get("netdev_fast_cli", True))  # off for FakeNOS, which answers in pieces (inventory/lab)
     if enable and hv["netdev_device_type"] in ("cisco_ios", "arista_eos"):
         conn.enable()
     return conn
@@ -416,3 +417,36 @@ def test_eos_copy_to_flash_and_configure_replace(network):
         flash.unlink(missing_ok=True)
         if flash.parent.is_dir() and not any(flash.parent.iterdir()):
             flash.parent.rmdir()  # the device's flash: as it was
+
+
+@pytest.mark.parametrize("name", ["core-01", "acc-main-01"])
+def test_a_slow_command_holds_up_its_own_session_only(network, name):
+    """faults.json "delay": `write memory` takes its seconds on the session that sent it, what that session
+    typed meanwhile waits its turn, and another session of the same device answers in between (real gear
+    runs a show command on another vty line while it writes NVRAM)."""
+    import threading
+
+    faults = LAB_STATE / "data" / name / "faults.json"
+    faults.write_text(json.dumps({"delay": {r"^write memory$": 6}}))
+    slow, other = connect(name), connect(name)
+    finished: list[str] = []
+    try:
+        def save() -> None:
+            slow.send_command("write memory", read_timeout=60)  # returns at the prompt after the answer
+            finished.append("write memory")
+        writer = threading.Thread(target=save)
+        writer.start()
+        time.sleep(1.0)  # the write is under way
+        version = other.send_command("show version")
+        finished.append("show version")
+        writer.join(60)
+        assert not writer.is_alive()
+        assert finished == ["show version", "write memory"]
+        assert netdev.device(name)["hardware"] in version
+        # The paused session goes on in order afterwards.
+        assert name in slow.find_prompt()
+        assert netdev.device(name)["hardware"] in slow.send_command("show version")
+    finally:
+        faults.unlink(missing_ok=True)
+        slow.disconnect()
+        other.disconnect()

@@ -85,7 +85,8 @@ def test_a_rejected_command_stops_the_change_restores_the_backup_and_spares_the_
     run = run_playbook("network.yml", *seed())
     assert run.returncode != 0
     assert "core-01: config: the device rejected 'ip access-group ZONE-" in run.output, run.output[-4000:]
-    assert "The pre-change configuration was restored (SHA-256" in run.output
+    # IOS archived its running configuration as it armed the revert timer: that archive is the rollback point
+    assert "The pre-change configuration was restored from flash:archive-" in run.output, run.output[-4000:]
     (LAB_STATE / "data" / "core-01" / "faults.json").unlink()
     # The device runs its pre-change configuration: the backup module finds it equal to the one taken before.
     check = run_playbook("network.yml", "--check", "-v", "-l", "vault-01,core-01", *seed())
@@ -162,6 +163,24 @@ def test_a_session_killed_mid_push_is_completed_by_the_next_run(seed):
     assert all(f"ip access-list extended ZONE-{z}-IN" in running for z in ("PRODUCTION", "EXCHANGE", "DECISION"))
     policy = json.loads((seed.tmp / "reports" / "network" / "policy-running.json").read_text())
     assert policy["problems"] == [] or all(p.startswith("core-02") for p in policy["problems"])
+
+
+def test_a_timer_left_pending_by_a_dead_session_means_an_explicit_checkpoint(seed):
+    """A session died mid-push, so the device's revert timer is still pending with its archive of the older
+    configuration, and arming it again makes no new archive. The next run takes an explicit checkpoint of what
+    it found first; refused a line, it restores that one, proven by checksum."""
+    faults = LAB_STATE / "data" / "core-01" / "faults.json"
+    faults.write_text(json.dumps({"drop": [r"^ip access-list extended ZONE-DECISION-IN"]}))
+    run = run_playbook("network.yml", "-l", "vault-01,core-01", *seed())
+    assert run.returncode != 0
+    faults.write_text(json.dumps({"reject": [r"^ip access-list extended ZONE-DECISION-IN"]}))  # what is left
+    again = run_playbook("network.yml", "-l", "vault-01,core-01", *seed())
+    faults.unlink()
+    assert again.returncode != 0
+    assert "core-01: config: the device rejected 'ip access-list extended ZONE-DECISION-IN'" in again.output, \
+        again.output[-4000:]
+    assert "The pre-change configuration was restored from flash:jinbao-prechange.cfg (SHA-256" in again.output, \
+        again.output[-4000:]
 
 
 def latest_or_empty(tmp_path, device: str) -> str:
