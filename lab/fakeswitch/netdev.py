@@ -307,9 +307,8 @@ class PausingSession:
         return None
 
     def _close(self) -> None:
-        shell = getattr(getattr(self.command_processor, "terminal_controller", None), "shell", None)
-        if shell is None:  # LoggingTerminalController wraps the SSH one
-            inner = getattr(getattr(self.command_processor, "terminal_controller", None), "terminal_controller", None)
-            shell = getattr(inner, "shell", None)
-        if shell is not None:
-            shell.terminal.loseConnection()
+        """What the SSH shell does when receive() returns False, done here after a pause."""
+        controller = self.command_processor.terminal_controller
+        while not hasattr(controller, "shell"):  # LoggingTerminalController wraps the SSH one
+            controller = controller.terminal_controller
+        controller.shell.terminal.loseConnection()

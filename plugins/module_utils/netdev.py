@@ -62,6 +62,10 @@ class Vendor:
     restore: str | None = None      # replaces the running config with that file
     commit_confirm: str | None = None   # enter config mode with an automatic rollback after {minutes}
     confirm: str | None = None          # keep the change
+    # The answer to commit_confirm that names the file the device archived its running configuration to (its
+    # rollback point; group 1: the file on flash:). No match: the device made no archive (IOS re-arming a timer
+    # an earlier unconfirmed change left pending answers "Timer reset" and keeps the older archive).
+    archived: str | None = None
     configurable: bool = True
     volatile: tuple[str, ...] = field(default_factory=tuple)  # lines that change without a config change
     # A sub-command that wipes other lines of its section (IOS: `ip vrf forwarding` removes the interface's
@@ -75,7 +79,8 @@ VENDORS: dict[str, Vendor] = {
     "cisco": Vendor("show running-config", "CISCO_IOS", "cisco_ios", r"% ?(Invalid|Incomplete|Ambiguous|Unknown|Bad)",
                     checkpoint="copy running-config flash:{name}", restore="configure replace flash:{name} force",
                     commit_confirm="configure terminal revert timer {minutes}", confirm="configure confirm",
-                    volatile=IOS_VOLATILE, resets_section=r"^ip vrf forwarding "),
+                    archived=r"Backing up current running config to flash:(\S+)", volatile=IOS_VOLATILE,
+                    resets_section=r"^ip vrf forwarding "),
     "arista": Vendor("show running-config", "ARISTA_EOS", "arista_eos",
                      r"% ?(Invalid|Incomplete|Ambiguous|Unavailable)",
                      checkpoint="copy running-config flash:{name}", restore="configure replace flash:{name}",
@@ -311,11 +316,6 @@ def _squeeze(text: str) -> str:
     return "\n".join(re.sub(r"(?<=\S) {2,}", " ", line) for line in text.splitlines()) + "\n"
 
 
-# IOS, entering configuration mode with a revert timer: where it archived the configuration it rolls back to.
-# A timer already pending (an earlier change never confirmed) re-arms without a new archive ("Timer reset").
-ARCHIVED = re.compile(r"Backing up current running config to flash:(\S+)")
-
-
 def arm(name: str, conn: Any, v: Vendor, confirm_minutes: int) -> str | None:
     """Enter configuration mode with the platform's commit-confirm timer: the device rolls the change back by
     itself unless confirm() follows in time (the controller may die mid-change). Returns the file the device
@@ -330,7 +330,7 @@ def arm(name: str, conn: Any, v: Vendor, confirm_minutes: int) -> str | None:
     except (OSError, EOFError, ReadTimeout) as exc:
         raise NetdevError(name, "ansible_host", f"the session dropped entering configuration mode "
                                                 f"({_reason(exc)})") from None
-    found = ARCHIVED.search(out or "")
+    found = re.search(v.archived, out or "") if v.archived else None
     return found.group(1) if found else None
 
 

@@ -16,11 +16,18 @@ description:
     and every router without an SVI for a zone.
   - Needs no device. Writes the matrix and the decisions to I(report) (JSON) when given.
 options:
-  configs: {description: Device name to its configuration (text)., type: dict, default: {}}
+  source:
+    description:
+      - C(intended) - check the configurations given in I(configs) (rendered by the network role).
+      - C(running) - check what the routers run, their latest backups in I(backup_dir).
+    type: str
+    choices: [intended, running]
+    default: intended
+  configs: {description: "Device name to its configuration (text); source=intended.", type: dict, default: {}}
   backup_dir:
     description:
       - Where the routers' running configurations are kept (C(<backup_dir>/<router>/latest), as M(netdev_backup)
-        and M(netdev_config_batch) write them); read for every router not in I(configs).
+        and M(netdev_config_batch) write them); source=running.
     type: path
   networks: {description: "Zone to {vlan, subnet} (network_zones).", type: dict, required: true}
   routers:
@@ -42,6 +49,7 @@ EXAMPLES = r"""
 
 - name: Check what the core pair runs (their latest backups)
   network_policy:
+    source: running
     backup_dir: backups
     networks: "{{ network_zones }}"
     routers: [core-01, core-02]
@@ -63,22 +71,23 @@ from ansible.module_utils.netpolicy import check, policy_matrix
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
+            "source": {"type": "str", "choices": ["intended", "running"], "default": "intended"},
             "configs": {"type": "dict", "default": {}},
             "backup_dir": {"type": "path"},
             "networks": {"type": "dict", "required": True},
             "routers": {"type": "list", "elements": "str", "required": True},
             "report": {"type": "path"},
         },
+        required_if=[("source", "running", ("backup_dir",))],
         supports_check_mode=True,
     )
     p = module.params
     texts = {str(device): str(text or "") for device, text in p["configs"].items()}
     for router in p["routers"]:
-        if router in texts:
+        if p["source"] == "intended":
+            if not texts.get(router, "").strip():
+                module.fail_json(msg=f"network_policy: {router}: no intended configuration in configs")
             continue
-        if not p["backup_dir"]:
-            module.fail_json(msg=f"network_policy: {router}: no configuration given (configs) and no backup_dir "
-                                 "to read its latest backup from")
         latest = os.path.join(p["backup_dir"], router, "latest")
         try:
             with open(latest, encoding="utf-8") as fh:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -424,8 +425,6 @@ def test_a_slow_command_holds_up_its_own_session_only(network, name):
     """faults.json "delay": `write memory` takes its seconds on the session that sent it, what that session
     typed meanwhile waits its turn, and another session of the same device answers in between (real gear
     runs a show command on another vty line while it writes NVRAM)."""
-    import threading
-
     faults = LAB_STATE / "data" / name / "faults.json"
     faults.write_text(json.dumps({"delay": {r"^write memory$": 6}}))
     slow, other = connect(name), connect(name)
