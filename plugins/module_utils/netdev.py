@@ -512,18 +512,94 @@ def configure(p: dict, check_mode: bool = False) -> dict:
     name = p["name"]
     try:
         v = vendor(name, p["vendor"])
-        conn = connect(**p)
     except NetdevError as exc:
         return {"failed": True, "changed": False, "msg": str(exc), "field": exc.field}
+    early = EarlyRollbackPoint(p, v) if not check_mode and change_expected(p, v) else None
     try:
-        return _configure(p, conn, v, check_mode)
+        conn = connect(**p)
+    except NetdevError as exc:
+        if early:
+            early.cancel()
+        return {"failed": True, "changed": False, "msg": str(exc), "field": exc.field}
+    try:
+        return _configure(p, conn, v, check_mode, early)
     except NetdevError as exc:
         return {"failed": True, "changed": False, "msg": str(exc), "field": exc.field}
     finally:
+        if early:
+            early.cancel()
         disconnect(conn)
 
 
-def _configure(p: dict, conn: Any, v: Vendor, check_mode: bool) -> dict:
+def change_expected(p: dict, v: Vendor) -> bool:
+    """Whether the device's latest backup says a change is due: the intended configuration is not in it, or
+    there is no backup yet (a device this project has never changed). Only then is the rollback point made
+    while the running configuration is read (EarlyRollbackPoint)."""
+    if not (v.configurable and p.get("backup_dir") and ((p["confirm_minutes"] and v.commit_confirm) or v.checkpoint)):
+        return False
+    try:
+        with open(os.path.join(p["backup_dir"], p["name"], "latest"), encoding="utf-8") as fh:
+            last = fh.read()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    try:
+        return bool(delta(last, p["intended"], v, p["managed"]))
+    except Exception:  # a backup hier_config cannot read predicts nothing; the change reads the device anyway
+        return False
+
+
+class EarlyRollbackPoint:
+    """The rollback point made on a second session while the first reads the running configuration: the
+    revert timer armed (IOS archives the running configuration as it arms it), or the explicit checkpoint.
+    Both leave the configuration as it is, so making one that turns out not to be needed is harmless, and
+    cancel() undoes it (`configure confirm` stops the timer). take() hands the armed session over: the change
+    is sent on it, and the first session stays free for the facts."""
+
+    def __init__(self, p: dict, v: Vendor) -> None:
+        self._p, self._v = p, v
+        self._session: Any = None
+        self._rollback_to: str | None = None
+        self._thread = threading.Thread(target=self._make, name=f"{p['name']}-rollback-point", daemon=True)
+        self._thread.start()
+
+    def _make(self) -> None:
+        try:
+            self._session = connect(**{**self._p, "retries": 1})
+        except NetdevError:
+            return
+        try:
+            self._rollback_to = _prepare_rollback(self._p, self._session, self._v)
+        except (NetdevError, OSError, EOFError, ReadTimeout):
+            disconnect(self._session)
+            self._session = None
+
+    def take(self) -> tuple[Any, str] | None:
+        """The armed session and its rollback point, now the caller's to use and close; None when it could not
+        be made (the caller makes the rollback point itself, and meets the device's reason)."""
+        self._thread.join()
+        if self._session is None or self._rollback_to is None:
+            return None
+        taken, self._session = (self._session, self._rollback_to), None
+        return taken
+
+    def cancel(self) -> None:
+        """Not needed after all (no delta, or the read failed): stop the timer and close the session."""
+        self._thread.join()
+        if self._session is None:
+            return
+        if self._p["confirm_minutes"] and self._v.commit_confirm:
+            _leave_config_mode(self._session)
+            try:
+                confirm(self._p["name"], self._session, self._v, strict=False)
+            except NetdevError:
+                pass  # the timer then runs out and rolls back to the same configuration
+        disconnect(self._session)
+        self._session = None
+
+
+def _configure(p: dict, conn: Any, v: Vendor, check_mode: bool, early: EarlyRollbackPoint | None = None) -> dict:
     name = p["name"]
     before = running_config(name, conn, v)
     lines = delta(before, p["intended"], v, p["managed"])
@@ -539,9 +615,25 @@ def _configure(p: dict, conn: Any, v: Vendor, check_mode: bool) -> dict:
                       "prepared": "\n".join(lines) + "\n"}
     if check_mode:
         return _with_facts(p, conn, v, check_mode, result, True)
-    failure, rollback_to = None, None
+    armed = early.take() if early else None
+    work, reader = (armed[0], conn) if armed else (conn, None)
     try:
-        rollback_to = _prepare_rollback(p, conn, v)
+        return _change(p, work, reader, v, lines, result, armed[1] if armed else None)
+    finally:
+        if armed:
+            disconnect(work)
+
+
+def _change(p: dict, conn: Any, reader: Any, v: Vendor, lines: list[str], result: dict,
+            rollback_to: str | None) -> dict:
+    """Send the delta on `conn` (armed already when rollback_to is given), verify, confirm, save, back up and
+    record; on a failure restore the rollback point. `reader`, a second session if there is one, reads the
+    facts while the configuration is saved."""
+    name = p["name"]
+    failure = None
+    try:
+        if rollback_to is None:
+            rollback_to = _prepare_rollback(p, conn, v)
         push(name, conn, lines, v, in_config_mode=p["confirm_minutes"] > 0 and v.commit_confirm is not None)
         after = running_config(name, conn, v)
         left = delta(after, p["intended"], v, p["managed"])
@@ -558,7 +650,7 @@ def _configure(p: dict, conn: Any, v: Vendor, check_mode: bool) -> dict:
         confirm(name, conn, v)
     facts = None
     if p["save"] and p.get("facts_file"):
-        facts = _save_reading_facts_aside(p, conn, v)
+        facts = _save_reading_facts_aside(p, conn, v, reader)
     elif p["save"]:
         save(name, conn)
     if p.get("backup_dir"):
@@ -570,33 +662,38 @@ def _configure(p: dict, conn: Any, v: Vendor, check_mode: bool) -> dict:
             "device": name, "commands": lines, "operator": p.get("operator") or {},
             "before": {"sha256": result["before_sha256"], "backup": result["before_backup"]},
             "after": {"sha256": result["after_sha256"], "backup": result["after_backup"]}})
-    return _with_facts(p, conn, v, check_mode, result, True, facts)
+    return _with_facts(p, conn, v, False, result, True, facts)
 
 
 # How long a save may take before the facts are read on a second session meanwhile (see below).
 FACTS_ASIDE_AFTER = 0.5
 
 
-def _save_reading_facts_aside(p: dict, conn: Any, v: Vendor) -> tuple[dict, list[str]] | None:
-    """Save; when that takes a while (building the startup configuration takes seconds on real gear, and a
-    show command on another vty line does not wait for it), read the device's facts on a second session
-    meanwhile. Returns those facts, or None when the save was quick or the second session could not read
-    them: the caller then reads them on its own session, without a second login."""
+def _save_reading_facts_aside(p: dict, conn: Any, v: Vendor, reader: Any = None) -> tuple[dict, list[str]] | None:
+    """Save; meanwhile read the device's facts on a second session (building the startup configuration takes
+    seconds on real gear, and a show command on another vty line does not wait for it): on `reader` when the
+    change has one open, else on a new login once the save takes over FACTS_ASIDE_AFTER. Returns those facts,
+    or None when the save was quick or the second session could not read them: the caller then reads them on
+    its own session, without a second login."""
     saved, box = threading.Event(), {}
 
     def aside() -> None:
-        if saved.wait(FACTS_ASIDE_AFTER):
+        if reader is not None:
+            second = reader
+        elif saved.wait(FACTS_ASIDE_AFTER):
             return
-        try:
-            second = connect(**{**p, "retries": 1})
-        except NetdevError:
-            return
+        else:
+            try:
+                second = connect(**{**p, "retries": 1})
+            except NetdevError:
+                return
         try:
             box["facts"] = read_facts(p["name"], second, v, p["vendor"])
         except (NetdevError, OSError, EOFError, ReadTimeout):
             pass
         finally:
-            disconnect(second)
+            if second is not reader:
+                disconnect(second)
 
     thread = threading.Thread(target=aside, name=f"{p['name']}-facts", daemon=True)
     thread.start()

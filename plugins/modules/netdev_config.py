@@ -19,10 +19,14 @@ description:
     earlier unconfirmed change means no new archive, an explicit checkpoint is taken (I(checkpoint)). The
     first line the device rejects stops the push. Then the result is verified - the running configuration
     is read again and must leave no delta.
+  - When the device's latest backup (I(backup_dir)) lacks the intended configuration, or there is none yet,
+    the rollback point is made on a second session while the first reads the running configuration, and
+    the change is sent on that second session. Arming the timer or taking the checkpoint leaves the
+    configuration as it is; when no delta turns up after all, C(configure confirm) stops the timer again.
   - When the push or the verification fails, that archive or checkpoint is restored and the running
     configuration's SHA-256 is compared with the pre-change one. The task fails either way, saying whether
     the restore was proven. When the change holds, it is confirmed and saved (I(save)); the device's facts
-    are read on a second session while it saves.
+    are read on the other session while it saves.
 extends_documentation_fragment: [netdev]
 options:
   intended: {description: The intended configuration (the platform's syntax)., type: str, required: true}

@@ -73,3 +73,20 @@ def test_a_backup_is_written_only_when_the_configuration_changed_and_old_ones_ar
         last = netdev.keep_backup(str(tmp_path), "core-01", f"hostname {name}\n", keep=2)
     assert len(list((tmp_path / "core-01").glob("*.cfg"))) == 2 and last.pruned == [first.path.rsplit("/", 1)[1]]
     assert (tmp_path / "core-01" / "latest").read_text() == "hostname c\n"
+
+
+def _change(tmp_path, **more):
+    return {"name": "core-01", "intended": INTENDED, "managed": [r"^ip access-list extended ZONE-"],
+            "confirm_minutes": 5, "backup_dir": str(tmp_path / "backups"), **more}
+
+
+def test_a_change_is_expected_when_the_latest_backup_lacks_the_intent_or_there_is_none(tmp_path):
+    """Only then is the rollback point made on a second session while the first reads the configuration."""
+    p = _change(tmp_path)
+    assert netdev.change_expected(p, IOS)  # never backed up: a first change
+    netdev.keep_backup(p["backup_dir"], "core-01", netdev.normalise(RUNNING, IOS))
+    assert netdev.change_expected(p, IOS)  # the intent is not there yet
+    netdev.keep_backup(p["backup_dir"], "core-01", INTENDED)
+    assert not netdev.change_expected(p, IOS)  # the last run left it as intended: read first, arm only on drift
+    assert not netdev.change_expected(_change(tmp_path / "new", backup_dir=None), IOS)  # no history to go by
+    assert not netdev.change_expected(_change(tmp_path / "new"), netdev.VENDORS["huawei"])  # never configured
