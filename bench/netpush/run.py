@@ -16,8 +16,8 @@ as `-i inventory/lab`. Then each round runs, each from all 30 switches reset to 
 report and backup folders under .cache/bench/netpush/<run>-<round>/:
 
 * project: `ansible-playbook -i bench/netpush/inventory playbooks/network.yml` (side a of every pair in
-  parallel, then side b; forks 25 from ansible.cfg), ansible-playbook start-up, the gate and the policy
-  checks included;
+  parallel, then side b, one batch task; forks 25 from ansible.cfg), ansible-playbook start-up, the gate and
+  the policy checks included;
 * bare:    a netmiko script on a ThreadPoolExecutor (--workers), side a then side b: per switch connect
   (strict host keys), `show running-config` into a backup file with its SHA-256, the delta of
   plugins/module_utils/netdev.py (the same intended configuration, rendered with jinja2 from the role's
@@ -408,7 +408,7 @@ CATEGORIES = (
      re.compile(r"Change every device of this batch")),
     ("device sessions: backups of the other devices (netdev_backup)", re.compile(r"Back up the running")),
     ("gate and the two policy checks", re.compile(r"^operator_gate|[Pp]olicy|configuration to check|zone-to-zone")),
-    ("other controller-side tasks (render, outcome, group_by, argument specs)", re.compile(r".")),
+    ("other controller-side tasks (render, argument check, outcome)", re.compile(r".")),
 )
 STARTUP = "ansible-playbook start-up and between tasks (the rest)"
 
@@ -599,11 +599,12 @@ def section(args, times, med, speedup, overhead, span, typical, cpu, tasks, step
         {', '.join(f'{t:.1f}' for t in times['serial'])}; bare {', '.join(f'{t:.1f}' for t in times['bare'])}.
         CPU is user + system time: the controller's is ansible-playbook with its forks and modules, or the
         script's own process; the switches' is the {n} simulator processes.""")
-    runs = wrap("""The project: the cert gate (Vault), the policy check of the intended configurations, side a of
-        every pair, then side b, each side in one `netdev_config_batch` task (each switch on its own session and
-        thread: backup, the revert timer armed (IOS archives the running configuration: the rollback point), the
-        delta, verify, confirm, save (the facts read on a second session while a slow save runs), backup, change
-        record), and the policy check of the running configurations. The serial loop: the same play with
+    runs = wrap("""The project: the cert gate (Vault), the policy check of the intended configurations, then
+        one `netdev_config_batch` task: each switch on its own sessions and thread (backup, with the revert
+        timer armed on a second session meanwhile (IOS archives the running configuration: the rollback
+        point), the delta, verify, confirm, save (the facts read on the first session meanwhile), backup,
+        change record), side b of every pair read while side a saves and changed once all of side a is
+        saved; then the policy check of the running configurations. The serial loop: the same play with
         one switch per batch. The bare script: one netmiko session per switch on a thread pool, side a then side
         b: `show running-config` to a backup file with its SHA-256, the same delta (plugins/module_utils/netdev.py,
         the same intended configuration), pushed, verified by reading the configuration again, `write memory`;

@@ -80,12 +80,13 @@ _DEVICE_VARS = {"host": "ansible_host", "device_type": "netdev_device_type", "ve
 
 def network_batch_devices(batch: list, hostvars, managed: dict) -> list[dict]:
     """netdev_config_batch's `devices` for the hosts of a play batch: each one's connection (inventory),
-    intended configuration (rendered by the role on that host) and the lines its role manages."""
+    intended configuration (rendered by the role on that host), the lines its role manages and its side of
+    a redundant pair (network_pair_side, a when unpaired)."""
     out = []
     for host in batch:
         hv = hostvars[host]
         device = {"name": host, "port": int(hv.get("ansible_port") or 22), "secret": hv.get("netdev_secret"),
-                  "fast_cli": hv.get("netdev_fast_cli", True),
+                  "fast_cli": hv.get("netdev_fast_cli", True), "side": str(hv.get("network_pair_side", "a")),
                   "role": hv.get("netdev_role", ""), "managed": list((managed or {}).get(hv.get("netdev_role"), []))}
         for key, var in _DEVICE_VARS.items():
             if hv.get(var) in (None, ""):

@@ -21,6 +21,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -505,10 +506,15 @@ CHANGE_ARGS: dict[str, dict[str, Any]] = {
 }
 
 
-def configure(p: dict, check_mode: bool = False) -> dict:
+def configure(p: dict, check_mode: bool = False, *, hold: Callable[[], str] | None = None,
+              confirmed: Callable[[], None] | None = None) -> dict:
     """Bring one device to its intended configuration on one SSH session (netdev_config's documentation says
     how). Never raises for the device's own troubles: the result has failed=True and msg naming the device,
-    field and what happened; otherwise changed, commands, checksums and backups, and diff['prepared']."""
+    field and what happened; otherwise changed, commands, checksums and backups, and diff['prepared'].
+
+    `hold`, called once the delta is known and before anything is sent, returns why the change must not go
+    ahead ('' to go on): the device is then left as it was, with held=True and that reason in msg.
+    `confirmed` is called once the change is verified and confirmed (before the save)."""
     name = p["name"]
     try:
         v = vendor(name, p["vendor"])
@@ -522,7 +528,7 @@ def configure(p: dict, check_mode: bool = False) -> dict:
             early.cancel()
         return {"failed": True, "changed": False, "msg": str(exc), "field": exc.field}
     try:
-        return _configure(p, conn, v, check_mode, early)
+        return _configure(p, conn, v, check_mode, early, hold, confirmed)
     except NetdevError as exc:
         return {"failed": True, "changed": False, "msg": str(exc), "field": exc.field}
     finally:
@@ -599,7 +605,8 @@ class EarlyRollbackPoint:
         self._session = None
 
 
-def _configure(p: dict, conn: Any, v: Vendor, check_mode: bool, early: EarlyRollbackPoint | None = None) -> dict:
+def _configure(p: dict, conn: Any, v: Vendor, check_mode: bool, early: EarlyRollbackPoint | None = None,
+               hold: Callable[[], str] | None = None, confirmed: Callable[[], None] | None = None) -> dict:
     name = p["name"]
     before = running_config(name, conn, v)
     lines = delta(before, p["intended"], v, p["managed"])
@@ -615,17 +622,20 @@ def _configure(p: dict, conn: Any, v: Vendor, check_mode: bool, early: EarlyRoll
                       "prepared": "\n".join(lines) + "\n"}
     if check_mode:
         return _with_facts(p, conn, v, check_mode, result, True)
+    reason = hold() if hold else ""
+    if reason:  # nothing sent; configure() stops a timer armed early
+        return {**result, "held": True, "msg": f"{name}: not changed: {reason}"}
     armed = early.take() if early else None
     work, reader = (armed[0], conn) if armed else (conn, None)
     try:
-        return _change(p, work, reader, v, lines, result, armed[1] if armed else None)
+        return _change(p, work, reader, v, lines, result, armed[1] if armed else None, confirmed)
     finally:
         if armed:
             disconnect(work)
 
 
 def _change(p: dict, conn: Any, reader: Any, v: Vendor, lines: list[str], result: dict,
-            rollback_to: str | None) -> dict:
+            rollback_to: str | None, confirmed: Callable[[], None] | None = None) -> dict:
     """Send the delta on `conn` (armed already when rollback_to is given), verify, confirm, save, back up and
     record; on a failure restore the rollback point. `reader`, a second session if there is one, reads the
     facts while the configuration is saved."""
@@ -648,6 +658,8 @@ def _change(p: dict, conn: Any, reader: Any, v: Vendor, lines: list[str], result
         return {**result, **_roll_back(p, conn, v, failure, result["before_sha256"], rollback_to)}
     if p["confirm_minutes"]:
         confirm(name, conn, v)
+    if confirmed:
+        confirmed()
     facts = None
     if p["save"] and p.get("facts_file"):
         facts = _save_reading_facts_aside(p, conn, v, reader)

@@ -8,13 +8,18 @@ DOCUMENTATION = r"""
 module: netdev_config_batch
 short_description: Change a batch of switches in parallel, each exactly as netdev_config does
 description:
-  - One task for a whole batch of devices (network.yml runs it once per side of the redundant pairs, with
-    C(run_once)). Each device gets what M(netdev_config) does, on its own SSH session and thread - backup,
-    only the delta, checkpoint, commit-confirm, verify, restore proven by checksum on failure, save, backup,
-    change record, facts.
+  - One task for a whole batch of devices (network.yml runs it once per play batch, with C(run_once)). Each
+    device gets what M(netdev_config) does, on its own SSH sessions and thread - backup, only the delta,
+    checkpoint, commit-confirm, verify, restore proven by checksum on failure, save, backup, change record,
+    facts.
+  - One core of a redundant pair at a time - the devices of side C(b) start (connect, read, back up, arm their
+    rollback point) only once every device of side C(a) in the batch is verified and confirmed, and send
+    their delta only once every side-a device has ended, saved. When a side-a device failed, side b is left
+    as it was (C(held)). So side b's reading overlaps side a's save, and no configuration of side b changes
+    before side a is done.
   - A device that fails does not fail the task - its entry in I(devices) says C(failed) with the message
-    naming the device, field and what happened, and the role fails that host alone. The other devices of the
-    batch carry on; max_fail_percentage in the play then stops the next side.
+    naming the device, field and what happened, and the role fails that host alone. The other side-a devices
+    of the batch carry on; max_fail_percentage in the play then stops the next batch.
   - Check mode shows each device's delta (with C(--diff)) and sends nothing.
   - Why a batch, not one task per host - the work of a change is on the device; one module run per batch
     spares the controller a Python start-up, a module transfer and a result per device and per step, which
@@ -23,7 +28,8 @@ options:
   devices:
     description:
       - The batch. Each entry takes netdev_config's connection options (name, host, port, device_type, vendor,
-        username, password, secret, known_hosts, timeout, retries, fast_cli) and its own intended, managed and role.
+        username, password, secret, known_hosts, timeout, retries, fast_cli) and its own intended, managed, role
+        and side (C(a) or C(b) of its redundant pair, default C(a); an unpaired device is on side a).
     type: list
     elements: dict
     required: true
@@ -47,11 +53,14 @@ author: jinbao-dc
 """
 
 EXAMPLES = r"""
-- name: Change side a of every pair at once
+- name: Change the core pair, one core at a time
   netdev_config_batch:
     devices:
       - {name: core-01, host: 127.0.0.1, port: 18801, device_type: cisco_ios, vendor: cisco, username: jinbao-lab,
-         password: "{{ netdev_password }}", known_hosts: .lab/netdev/known_hosts, role: core,
+         password: "{{ netdev_password }}", known_hosts: .lab/netdev/known_hosts, role: core, side: a,
+         intended: "{{ lookup('template', 'cisco/core.cfg.j2') }}", managed: ['^ip access-list extended ZONE-']}
+      - {name: core-02, host: 127.0.0.1, port: 18802, device_type: cisco_ios, vendor: cisco, username: jinbao-lab,
+         password: "{{ netdev_password }}", known_hosts: .lab/netdev/known_hosts, role: core, side: b,
          intended: "{{ lookup('template', 'cisco/core.cfg.j2') }}", managed: ['^ip access-list extended ZONE-']}
     backup_dir: backups
     reports_dir: reports
@@ -62,13 +71,15 @@ EXAMPLES = r"""
 RETURN = r"""
 devices:
   description:
-    - Device name to its outcome - failed, changed, msg (on failure), field, restored (on failure), commands,
-      before_sha256, after_sha256, before_backup, after_backup.
+    - Device name to its outcome - failed, changed, msg (on failure, or why it was held), field, restored (on
+      failure), held (a side-b device left as it was because side a failed), commands, before_sha256,
+      after_sha256, before_backup, after_backup.
   type: dict
   returned: always
 """
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
@@ -78,8 +89,49 @@ PER_DEVICE = ("intended", "managed", "role")
 SHARED = ("checkpoint", "confirm_minutes", "save", "backup_dir", "keep", "operator")
 
 
+class PairOrder:
+    """Side b of the redundant pairs waits for side a: it starts (reads, backs up, arms its rollback point)
+    once every side-a device is verified and confirmed or has ended, and sends its delta only once every
+    side-a device has ended (saved) without failing; otherwise it is left as it was."""
+
+    def __init__(self, side_a: list[str]) -> None:
+        self._running, self._unconfirmed = set(side_a), set(side_a)
+        self._failed: list[str] = []
+        self._cond = threading.Condition()
+
+    def confirmed(self, name: str) -> None:
+        with self._cond:
+            self._unconfirmed.discard(name)
+            self._cond.notify_all()
+
+    def ended(self, name: str, failed: bool) -> None:
+        with self._cond:
+            self._running.discard(name)
+            self._unconfirmed.discard(name)
+            if failed:
+                self._failed.append(name)
+            self._cond.notify_all()
+
+    def _reason(self) -> str:
+        return (f"side a of the redundant pairs failed ({', '.join(sorted(self._failed))}), so side b is left as "
+                "it was" if self._failed else "")
+
+    def start_b(self) -> str:
+        """Wait until side a is confirmed everywhere; why side b must not start ('' to start)."""
+        with self._cond:
+            self._cond.wait_for(lambda: not self._unconfirmed)
+            return self._reason()
+
+    def change_b(self) -> str:
+        """Wait until side a has ended everywhere (saved); why side b must not change ('' to change)."""
+        with self._cond:
+            self._cond.wait_for(lambda: not self._running)
+            return self._reason()
+
+
 def main() -> None:
-    device_spec = {**CONNECTION_ARGS, **{k: CHANGE_ARGS[k] for k in PER_DEVICE}}
+    device_spec = {**CONNECTION_ARGS, **{k: CHANGE_ARGS[k] for k in PER_DEVICE},
+                   "side": {"type": "str", "choices": ["a", "b"], "default": "a"}}
     module = AnsibleModule(
         argument_spec={"devices": {"type": "list", "elements": "dict", "required": True, "options": device_spec},
                        "workers": {"type": "int", "default": 25},
@@ -100,8 +152,29 @@ def main() -> None:
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         module.fail_json(msg=f"devices: listed twice: {', '.join(twice)}")
+    # Side a first in the queue: a side-b job waits for side a, so side a must never wait for a worker.
+    jobs.sort(key=lambda job: job["side"])
+    order = PairOrder([job["name"] for job in jobs if job["side"] == "a"])
+
+    def one(job: dict) -> dict:
+        name = job["name"]
+        if module.check_mode:  # nothing is sent: no order to keep
+            return configure(job, True)
+        if job["side"] == "a":
+            outcome = {"failed": True, "changed": False, "msg": f"{name}: the change ended unexpectedly"}
+            try:
+                outcome = configure(job, confirmed=lambda: order.confirmed(name))
+            finally:
+                order.ended(name, outcome["failed"])
+            return outcome
+        reason = order.start_b()
+        if reason:
+            return {"failed": False, "changed": False, "held": True, "commands": [], "msg": f"{name}: not changed: "
+                    f"{reason}", "before_sha256": "", "after_sha256": "", "before_backup": "", "after_backup": ""}
+        return configure(job, hold=order.change_b)
+
     with ThreadPoolExecutor(max_workers=max(1, min(p["workers"], len(jobs) or 1))) as pool:
-        outcomes = dict(zip(names, pool.map(lambda job: configure(job, module.check_mode), jobs), strict=True))
+        outcomes = dict(zip([job["name"] for job in jobs], pool.map(one, jobs), strict=True))
     diffs = [outcome.pop("diff") for outcome in outcomes.values() if "diff" in outcome]
     module.exit_json(changed=any(o["changed"] for o in outcomes.values()), devices=outcomes, diff=diffs)
 

@@ -4,6 +4,7 @@ delta (nothing outside the managed sections is ever negated), and versioned back
 from __future__ import annotations
 
 import sys
+import threading
 
 from conftest import ROOT
 
@@ -90,3 +91,65 @@ def test_a_change_is_expected_when_the_latest_backup_lacks_the_intent_or_there_i
     assert not netdev.change_expected(p, IOS)  # the last run left it as intended: read first, arm only on drift
     assert not netdev.change_expected(_change(tmp_path / "new", backup_dir=None), IOS)  # no history to go by
     assert not netdev.change_expected(_change(tmp_path / "new"), netdev.VENDORS["huawei"])  # never configured
+
+
+def _batch_module():
+    """plugins/modules/netdev_config_batch.py, with module_utils/netdev.py where Ansible would put it."""
+    import importlib.util
+
+    sys.modules.setdefault("ansible.module_utils.netdev", netdev)
+    spec = importlib.util.spec_from_file_location("netdev_config_batch", ROOT / "plugins" / "modules" /
+                                                  "netdev_config_batch.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _side_b(order, log: list[str]) -> threading.Thread:
+    def run() -> None:
+        log.append(f"start:{order.start_b() or 'go'}")
+        log.append(f"change:{order.change_b() or 'go'}")
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_side_b_starts_once_side_a_is_confirmed_and_changes_once_side_a_has_ended():
+    order = _batch_module().PairOrder(["core-01", "acc-01"])
+    log: list[str] = []
+    side_b = _side_b(order, log)
+    order.confirmed("core-01")
+    side_b.join(0.3)
+    assert log == []  # acc-01 is still on its way
+    order.ended("acc-01", failed=False)  # nothing to change there: ended, so confirmed too
+    _until(lambda: log == ["start:go"])
+    side_b.join(0.3)
+    assert log == ["start:go"]  # core-01 is still saving: side b reads, but sends nothing yet
+    order.ended("core-01", failed=False)
+    side_b.join(5)
+    assert log == ["start:go", "change:go"]
+
+
+def test_a_failed_side_a_device_holds_side_b_before_it_starts_or_before_it_changes():
+    order = _batch_module().PairOrder(["core-01"])
+    order.ended("core-01", failed=True)  # refused a line: side b is not even read
+    assert "side a of the redundant pairs failed (core-01)" in order.start_b()
+
+    order = _batch_module().PairOrder(["core-01"])
+    log: list[str] = []
+    side_b = _side_b(order, log)
+    order.confirmed("core-01")
+    _until(lambda: log == ["start:go"])
+    order.ended("core-01", failed=True)  # the save failed after the confirm: side b is read, not changed
+    side_b.join(5)
+    assert log[1].startswith("change:side a of the redundant pairs failed (core-01)"), log
+
+
+def _until(condition, timeout: float = 5.0) -> None:
+    """Wait for another thread's step (a liveness bound, not a speed check)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the other thread did not get there"
+        time.sleep(0.01)
