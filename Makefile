@@ -142,7 +142,7 @@ bench-pki: lab-build
 
 # Twice: on the instant simulator (the controller's cost) and with IOS-class device latency (real gear).
 bench-netpush: lab-build
-	@rc=0; $(BIN)/python bench/netpush/run.py --latency none || rc=$$?; \
+	@rc=0; $(BIN)/python bench/netpush/run.py --latency none --rounds 3 || rc=$$?; \
 	 $(BIN)/python bench/netpush/run.py --latency ios --rounds 3 || rc=$$?; exit $$rc
 
 # 2,000 backup jobs (the issue asks 10,000: `.venv/bin/python bench/exporters/run.py` takes 10-13 minutes and loads

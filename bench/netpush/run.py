@@ -348,25 +348,31 @@ def session_steps(sw: Switches) -> tuple[list[tuple[str, float]], list[tuple[str
         return result
 
     sw.reset([svc])
-    conn = timed("connect (strict host keys, enable)", netdev.connect, name=name, host="127.0.0.1", port=svc.port,
-                 device_type="cisco_ios", username=sw.hostvars[name].get("netdev_username", "jinbao-lab"),
-                 password=sw.password, secret=sw.password, known_hosts=str(sw.known_hosts))
+    params = {"name": name, "host": "127.0.0.1", "port": svc.port, "device_type": "cisco_ios", "vendor": "cisco",
+              "username": sw.hostvars[name].get("netdev_username", "jinbao-lab"), "password": sw.password,
+              "secret": sw.password, "known_hosts": str(sw.known_hosts), "confirm_minutes": 5,
+              "checkpoint": "jinbao-prechange.cfg"}
+
+    def read_while_arming():  # as configure() does when the latest backup says a change is due
+        early = netdev.EarlyRollbackPoint(params, IOS)
+        first = netdev.connect(**params)
+        return first, netdev.running_config(name, first, IOS), early.take()
+
+    conn, before, armed = timed("connect, show running-config; meanwhile a second session connects and arms the "
+                                "revert timer (IOS archives the running configuration: the rollback point)",
+                                read_while_arming)
+    work = armed[0]
     try:
-        before = timed("show running-config", netdev.running_config, name, conn, IOS)
         lines = timed("delta (hier_config)", netdev.delta, before, intended, IOS, MANAGED)
-        timed("arm the revert timer (IOS archives the running configuration: the rollback point)", netdev.arm,
-              name, conn, IOS, 5)
-        timed(f"push the delta ({len(lines)} lines; project: under commit-confirm)", netdev.push, name, conn, lines,
+        timed(f"push the delta ({len(lines)} lines; project: under commit-confirm)", netdev.push, name, work, lines,
               IOS, in_config_mode=True)
-        after = timed("show running-config (verify)", netdev.running_config, name, conn, IOS)
+        after = timed("show running-config (verify)", netdev.running_config, name, work, IOS)
         timed("delta (verify)", netdev.delta, after, intended, IOS, MANAGED)
-        timed("configure confirm", netdev.confirm, name, conn, IOS)
-        params = {"name": name, "host": "127.0.0.1", "port": svc.port, "device_type": "cisco_ios", "vendor": "cisco",
-                  "username": sw.hostvars[name].get("netdev_username", "jinbao-lab"), "password": sw.password,
-                  "secret": sw.password, "known_hosts": str(sw.known_hosts)}
-        timed(f"write memory (project: the facts read on a second session once it takes over "
-              f"{netdev.FACTS_ASIDE_AFTER} s)", netdev._save_reading_facts_aside, params, conn, IOS)
+        timed("configure confirm", netdev.confirm, name, work, IOS)
+        timed("write memory (project: the facts read on the first session meanwhile)",
+              netdev._save_reading_facts_aside, params, work, IOS, conn)
     finally:
+        work.disconnect()
         conn.disconnect()
     project, steps = steps, []
 
@@ -561,6 +567,24 @@ def wrap(text: str, bullet: bool = False) -> str:
     return textwrap.fill(text, width=110, break_on_hyphens=False)
 
 
+def _side_by_side(ours: dict[str, float], theirs: dict[str, float]) -> list[tuple[str, float | None, float | None]]:
+    """The two sessions' steps in one list, in the order they ran: a step of both on one row, the bare script's
+    own steps where they fall among the shared ones."""
+    rows: list[tuple[str, float | None, float | None]] = []
+    rest = list(theirs.items())
+    for name, secs in ours.items():
+        if name in theirs:
+            while rest and rest[0][0] != name:
+                rows.append((rest[0][0], None, rest.pop(0)[1]))
+            rest.pop(0)
+        rows.append((name, secs, theirs.get(name)))
+    return rows + [(name, None, secs) for name, secs in rest]
+
+
+def _secs(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f} s"
+
+
 def section(args, times, med, speedup, overhead, span, typical, cpu, tasks, steps, import_cpu) -> str:
     rounds = "1 round" if args.rounds == 1 else f"{args.rounds} rounds, medians"
     verdict = {True: "meets", False: "**misses**"}
@@ -572,11 +596,8 @@ def section(args, times, med, speedup, overhead, span, typical, cpu, tasks, step
     fixed = med["project"] - config - backups
     rows = "\n".join(f"| {name} | {typical['project'][name]:.1f} s | {typical['serial'][name]:.1f} s |"
                      for name in typical["project"])
-    session_rows = "\n".join(
-        f"| {name} | {secs:.2f} s | {f'{bare_steps[name]:.2f} s' if name in bare_steps else '-'} |"
-        for name, secs in project_steps.items())
-    session_rows += "".join(f"\n| {name} | - | {secs:.2f} s |" for name, secs in bare_steps.items()
-                            if name not in project_steps)
+    session_rows = "\n".join(f"| {name} | {_secs(ours)} | {_secs(theirs)} |"
+                              for name, ours, theirs in _side_by_side(project_steps, bare_steps))
     if args.latency == "none":
         device = wrap("""The simulator answers every command at once, so this measures the controller: what the
             playbook costs around the same device work. The next section runs the same benchmark with the switches

@@ -508,9 +508,10 @@ CHANGE_ARGS: dict[str, dict[str, Any]] = {
 
 def configure(p: dict, check_mode: bool = False, *, hold: Callable[[], str] | None = None,
               confirmed: Callable[[], None] | None = None) -> dict:
-    """Bring one device to its intended configuration on one SSH session (netdev_config's documentation says
-    how). Never raises for the device's own troubles: the result has failed=True and msg naming the device,
-    field and what happened; otherwise changed, commands, checksums and backups, and diff['prepared'].
+    """Bring one device to its intended configuration (netdev_config's documentation says how), on one SSH
+    session, or two when the rollback point is made early (EarlyRollbackPoint). Never raises for the
+    device's own troubles: the result has failed=True and msg naming the device, field and what happened;
+    otherwise changed, commands, checksums and backups, and diff['prepared'].
 
     `hold`, called once the delta is known and before anything is sent, returns why the change must not go
     ahead ('' to go on): the device is then left as it was, with held=True and that reason in msg.
@@ -567,6 +568,7 @@ class EarlyRollbackPoint:
         self._p, self._v = p, v
         self._session: Any = None
         self._rollback_to: str | None = None
+        self._made = 0.0
         self._thread = threading.Thread(target=self._make, name=f"{p['name']}-rollback-point", daemon=True)
         self._thread.start()
 
@@ -577,15 +579,21 @@ class EarlyRollbackPoint:
             return
         try:
             self._rollback_to = _prepare_rollback(self._p, self._session, self._v)
+            self._made = time.monotonic()
         except (NetdevError, OSError, EOFError, ReadTimeout):
             disconnect(self._session)
             self._session = None
 
     def take(self) -> tuple[Any, str] | None:
         """The armed session and its rollback point, now the caller's to use and close; None when it could not
-        be made (the caller makes the rollback point itself, and meets the device's reason)."""
+        be made (the caller makes the rollback point itself, and meets the device's reason), or when the timer
+        has run for over half its time (the change was held up, e.g. by side a of its pair): then it is stopped,
+        and the caller arms a fresh one, so the whole timer covers the change."""
         self._thread.join()
         if self._session is None or self._rollback_to is None:
+            return None
+        if self._p["confirm_minutes"] and time.monotonic() - self._made > self._p["confirm_minutes"] * 30:
+            self.cancel()
             return None
         taken, self._session = (self._session, self._rollback_to), None
         return taken

@@ -153,3 +153,35 @@ def _until(condition, timeout: float = 5.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "the other thread did not get there"
         time.sleep(0.01)
+
+
+def _early_point(monkeypatch, calls: list[str]):
+    """An EarlyRollbackPoint whose device calls are recorded instead of sent."""
+    monkeypatch.setattr(netdev, "connect", lambda **p: "second-session")
+    monkeypatch.setattr(netdev, "_prepare_rollback", lambda p, session, v: "archive-7")
+    monkeypatch.setattr(netdev, "_leave_config_mode", lambda session: calls.append("end"))
+    monkeypatch.setattr(netdev, "confirm",
+                        lambda name, session, v, strict=True: calls.append(f"confirm strict={strict}"))
+    monkeypatch.setattr(netdev, "disconnect", lambda session: calls.append(f"disconnect {session}"))
+    return netdev.EarlyRollbackPoint({"name": "core-01", "confirm_minutes": 5}, IOS)
+
+
+def test_an_early_rollback_point_is_handed_over_or_stopped(monkeypatch):
+    calls: list[str] = []
+    early = _early_point(monkeypatch, calls)
+    assert early.take() == ("second-session", "archive-7")  # the change goes out on the armed session
+    early.cancel()
+    assert calls == []  # handed over: the caller closes it
+
+    early = _early_point(monkeypatch, calls)
+    early.cancel()  # no delta after all: the timer is stopped, the configuration left as it is
+    assert calls == ["end", "confirm strict=False", "disconnect second-session"]
+
+
+def test_a_rollback_point_held_up_past_half_its_timer_is_stopped_so_a_fresh_one_covers_the_change(monkeypatch):
+    calls: list[str] = []
+    early = _early_point(monkeypatch, calls)
+    early._thread.join()
+    early._made -= 5 * 30 + 1  # side a of its pair took over 2.5 of the timer's 5 minutes
+    assert early.take() is None
+    assert calls == ["end", "confirm strict=False", "disconnect second-session"]
