@@ -631,7 +631,7 @@ def section(args, times, med, speedup, overhead, span, typical, cpu, tasks, step
         the same intended configuration), pushed, verified by reading the configuration again, `write memory`;
         nothing else.""")
     bullets = "\n".join(wrap(text, bullet=True) for text in (
-        f"""The device work of the project's run, both sides' batch changes, takes {config:.1f} s; the serial
+        f"""The device work of the project's run, the batch change of both sides, takes {config:.1f} s; the serial
         loop spends {typical['serial'][CATEGORIES[0][0]]:.1f} s on the same work, one switch after another. The
         rest of the project's run, {fixed:.1f} s, does not grow with the switches' latency: ansible-playbook
         start-up, the cert gate and the two policy checks ({gate:.1f} s), rendering each intended
