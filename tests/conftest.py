@@ -22,3 +22,21 @@ def load_plugin_module(relpath: str, name: str):
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def required_tool(name: str, package: str) -> str:
+    """The path of a command `make deps` installs (lab/packages.apt); missing, it is a broken set-up: the test
+    fails saying so instead of skipping."""
+    import shutil
+
+    path = shutil.which(name)
+    assert path, f"{name} is not installed (Debian package {package}; `make deps` installs it)"
+    return path
+
+
+def promtool() -> str:
+    return required_tool("promtool", "prometheus")
+
+
+def amtool() -> str:
+    return required_tool("amtool", "prometheus-alertmanager")

@@ -5,12 +5,13 @@ and a non-firing promtool case, so a new rule without tests fails here."""
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+
+from conftest import promtool
 
 ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "monitors" / "alerts"
@@ -20,8 +21,6 @@ TEST_FILES = sorted(TESTS.glob("*.test.yml"))
 SEVERITIES = {"critical", "warning", "none"}
 # Alerts that fire by design at every evaluation: they cannot have a non-firing case.
 ALWAYS_FIRING = {"Watchdog"}
-PROMTOOL = shutil.which("promtool")
-needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed (apt-get install prometheus)")
 
 
 def _alert_rules(paths: list[Path]) -> list[tuple[Path, dict]]:
@@ -48,15 +47,13 @@ def test_there_are_rule_files_and_test_files() -> None:
     assert TEST_FILES, f"no *.test.yml in {TESTS}"
 
 
-@needs_promtool
 def test_promtool_accepts_every_rule_file() -> None:
-    proc = subprocess.run([PROMTOOL, "check", "rules", *map(str, RULE_FILES)], capture_output=True, text=True)
+    proc = subprocess.run([promtool(), "check", "rules", *map(str, RULE_FILES)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-@needs_promtool
 def test_promtool_unit_tests_pass() -> None:
-    proc = subprocess.run([PROMTOOL, "test", "rules", *(p.name for p in TEST_FILES)], capture_output=True,
+    proc = subprocess.run([promtool(), "test", "rules", *(p.name for p in TEST_FILES)], capture_output=True,
                           text=True, cwd=TESTS)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -120,13 +117,12 @@ def _render_rpo_targets(systems: dict) -> str:
                                                         monitoring_facility_systems=systems)
 
 
-@needs_promtool
 def test_the_rpo_targets_declare_every_system_of_the_facility_model(tmp_path: Path) -> None:
     facility = yaml.safe_load((ROOT / "inventory" / "lab" / "group_vars" / "all" / "facility.yml").read_text())
     systems = facility["facility_systems"]
     rendered = tmp_path / "rpo-targets.rules.yml"
     rendered.write_text(_render_rpo_targets(systems))
-    proc = subprocess.run([PROMTOOL, "check", "rules", str(rendered)], capture_output=True, text=True)
+    proc = subprocess.run([promtool(), "check", "rules", str(rendered)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rules = yaml.safe_load(rendered.read_text())["groups"][0]["rules"]
     declared = {r["labels"]["system"]: (r["labels"]["zone"], r["expr"]) for r in rules}

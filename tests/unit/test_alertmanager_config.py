@@ -5,7 +5,6 @@ group_vars, amtool accepts it, and alerts land on the receiver of their severity
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -13,12 +12,11 @@ import jinja2
 import pytest
 import yaml
 
+from conftest import amtool
+
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "roles" / "monitoring" / "templates" / "etc" / "prometheus" / "alertmanager.yml.j2"
 LAB_COPY = ROOT / "monitors" / "alertmanager" / "alertmanager.yml"
-AMTOOL = shutil.which("amtool")
-needs_amtool = pytest.mark.skipif(AMTOOL is None,
-                                  reason="amtool is not installed (apt-get install prometheus-alertmanager)")
 
 
 def render_lab_alertmanager() -> str:
@@ -39,13 +37,11 @@ def test_the_lab_copy_is_the_template_rendered_with_the_lab_inventory() -> None:
         f"{LAB_COPY} is out of date; regenerate it: .venv/bin/python tests/unit/test_alertmanager_config.py")
 
 
-@needs_amtool
 def test_amtool_accepts_the_configuration() -> None:
-    proc = subprocess.run([AMTOOL, "check-config", str(LAB_COPY)], capture_output=True, text=True)
+    proc = subprocess.run([amtool(), "check-config", str(LAB_COPY)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-@needs_amtool
 @pytest.mark.parametrize(("labels", "receiver"), [
     (["alertname=BackupFailed", "severity=critical", "zone=production", "system=basic-info"], "critical-production"),
     (["alertname=FeedStale", "severity=warning", "zone=exchange"], "warning-exchange"),
@@ -60,7 +56,7 @@ def test_amtool_accepts_the_configuration() -> None:
     (["alertname=NoSeverity"], "default"),
 ])
 def test_an_alert_lands_on_the_receiver_of_its_severity_and_zone(labels: list[str], receiver: str) -> None:
-    proc = subprocess.run([AMTOOL, "config", "routes", "test", "--config.file", str(LAB_COPY),
+    proc = subprocess.run([amtool(), "config", "routes", "test", "--config.file", str(LAB_COPY),
                            f"--verify.receivers={receiver}", *labels], capture_output=True, text=True)
     assert proc.returncode == 0, f"{labels} went to {proc.stdout.strip()}, expected {receiver}: {proc.stderr}"
 

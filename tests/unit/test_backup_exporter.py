@@ -29,6 +29,8 @@ from monitors.backup.restic import ResticError
 from monitors.common import ConfigError, load_config, targets_from_config
 from monitors.common.config import validate_config
 
+from conftest import promtool
+
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures"
 SNAPSHOTS = (FIXTURES / "backup" / "restic-0.14-snapshots.json").read_text()
@@ -110,10 +112,7 @@ def test_exposition_matches_the_golden_file_and_passes_promtool(records_file):
     if os.environ.get("UPDATE_GOLDEN"):
         golden.write_text(text)
     assert text == golden.read_text()
-    promtool = shutil.which("promtool")
-    # make installs Debian's prometheus (lab/packages.apt): a missing promtool is a broken set-up, not a skip.
-    assert promtool, "promtool is not installed (Debian package prometheus; `make deps` installs it)"
-    proc = subprocess.run([promtool, "check", "metrics"], input=golden.read_text(), capture_output=True, text=True)
+    proc = subprocess.run([promtool(), "check", "metrics"], input=golden.read_text(), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

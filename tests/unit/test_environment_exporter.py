@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import socket
 import subprocess
 import threading
@@ -25,6 +24,8 @@ from monitors.environment import collector as collector_module
 from monitors.environment import readings
 from monitors.environment.collector import EnvironmentCollector
 from monitors.environment.config import SCHEMA
+
+from conftest import promtool
 
 # pysnmp 7.1 warns about its own deprecated calls each time an SnmpEngine is made
 pytestmark = pytest.mark.filterwarnings("ignore:add(Searchers|Borrowers) is deprecated:DeprecationWarning")
@@ -264,8 +265,7 @@ def test_exposition_matches_the_golden_file(monkeypatch):
         "exposition changed; if intended, regenerate tests/unit/fixtures/environment.prom")
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (prometheus package) not installed")
 def test_golden_file_passes_promtool_lint():
-    proc = subprocess.run(["promtool", "check", "metrics"], input=(FIXTURES / "environment.prom").read_text(),
+    proc = subprocess.run([promtool(), "check", "metrics"], input=(FIXTURES / "environment.prom").read_text(),
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 import threading
 
-from conftest import ROOT
+from conftest import ROOT, load_plugin_module
 
 sys.path.insert(0, str(ROOT / "plugins" / "module_utils"))
 import netdev
@@ -95,14 +95,8 @@ def test_a_change_is_expected_when_the_latest_backup_lacks_the_intent_or_there_i
 
 def _batch_module():
     """plugins/modules/netdev_config_batch.py, with module_utils/netdev.py where Ansible would put it."""
-    import importlib.util
-
     sys.modules.setdefault("ansible.module_utils.netdev", netdev)
-    spec = importlib.util.spec_from_file_location("netdev_config_batch", ROOT / "plugins" / "modules" /
-                                                  "netdev_config_batch.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_plugin_module("plugins/modules/netdev_config_batch.py", "netdev_config_batch")
 
 
 def _side_b(order, log: list[str]) -> threading.Thread:

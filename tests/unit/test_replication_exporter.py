@@ -35,6 +35,8 @@ from monitors.replication.feeds import (
 )
 from monitors.replication.postgres import PairReading, PostgresError, ReplicaRow
 
+from conftest import promtool
+
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 EXAMPLE = ROOT / "monitors" / "replication" / "example.yml"
@@ -486,9 +488,8 @@ def test_golden_file_has_every_contract_metric():
         assert f"# TYPE jinbao_replication_{name} gauge" in text
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (prometheus package) not installed")
 def test_golden_file_passes_promtool_lint():
-    proc = subprocess.run(["promtool", "check", "metrics"], input=(FIXTURES / "replication.prom").read_text(),
+    proc = subprocess.run([promtool(), "check", "metrics"], input=(FIXTURES / "replication.prom").read_text(),
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
