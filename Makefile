@@ -57,10 +57,17 @@ $(STAMPS)/venv: requirements.txt requirements-dev.txt $(LAB_REQUIREMENTS) lab/fa
 	  $(addprefix -r ,$(LAB_REQUIREMENTS))
 	@# fake-switches declares Twisted<17, which does not build on Python 3.11; its real needs are above.
 	@$(BIN)/python -m pip install -q --no-compile --disable-pip-version-check --no-deps -r lab/fakeswitch/requirements-nodeps.txt
-	@mkdir -p $(ROOT)/.cache/collections $(ROOT)/.cache/facts
+	@mkdir -p $(ROOT)/.cache/facts
 	@touch $@
 
-deps: $(STAMPS)/venv
+# The repository is the collection jinbao.dc: ansible.cfg's collections_path reaches it through this link (no
+# copy, so an edit is live at once), and Python imports it as ansible_collections.jinbao.dc (pytest.ini).
+COLLECTION_LINK := $(ROOT)/.cache/collections/ansible_collections/jinbao/dc
+$(COLLECTION_LINK):
+	@mkdir -p $(dir $@)
+	@ln -sfn ../../../.. $@
+
+deps: $(STAMPS)/venv $(COLLECTION_LINK)
 
 lab-build: deps
 	@$(BIN)/python lab/labctl.py build
@@ -121,7 +128,7 @@ docs: deps
 	@echo "docs: runbook site in site/ (publish at https://runbooks.jinbao.example/; preview: $(BIN)/mkdocs serve)"
 
 audit-verify: deps
-	@$(BIN)/python plugins/module_utils/audit_chain.py verify
+	@PYTHONPATH=$(ROOT)/.cache/collections $(BIN)/python -m ansible_collections.jinbao.dc.plugins.module_utils.audit.cli verify
 
 # The auditor's evidence pack of a period: make evidence FROM=2026-12-01T00:00:00Z TO=2026-12-02T00:00:00Z
 evidence: deps

@@ -8,33 +8,20 @@ the real playbook end to end (tests/unit/test_validate_inventory.py).
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
-from conftest import ROOT, load_plugin_module
-
-_loaded = False
-
-
-def _init() -> None:
-    global _loaded
-    if _loaded:
-        return
-    from ansible.plugins.loader import init_plugin_loader
-
-    init_plugin_loader([str(ROOT / ".cache" / "collections")])
-    _loaded = True
+from conftest import ROOT
 
 
 def facility_input(inventory: Path) -> tuple[dict, dict]:
     """(hosts, facility) exactly as roles/preflight hands them to facility_validate."""
-    _init()
     from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
     from ansible.template import Templar
     from ansible.vars.manager import VariableManager
 
-    view = load_plugin_module("plugins/filter/facility_view.py", "jinbao_facility_view")
+    from ansible_collections.jinbao.dc.plugins.filter import facility_view as view
+
     loader = DataLoader()
     inv = InventoryManager(loader=loader, sources=[str(inventory)])
     variables = VariableManager(loader=loader, inventory=inv)
@@ -53,9 +40,8 @@ def facility_input(inventory: Path) -> tuple[dict, dict]:
 
 def preflight_problems(inventory: Path) -> list[str]:
     """The problem lines the facility_validate module would report for this inventory."""
-    facility_utils = load_plugin_module("plugins/module_utils/facility.py", "jinbao_facility")
-    sys.modules.setdefault("ansible.module_utils.facility", facility_utils)
-    module = load_plugin_module("plugins/modules/facility_validate.py", "jinbao_facility_validate")
     hosts, facility = facility_input(inventory)
+    from ansible_collections.jinbao.dc.plugins.modules import facility_validate as module
+
     schemas = {n: json.loads((ROOT / f"inventory/schema/{n}.schema.json").read_text()) for n in ("host", "facility")}
     return module.inventory_problems(hosts, facility, schemas)

@@ -11,6 +11,20 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
 
 os.environ.setdefault("ANSIBLE_CONFIG", str(ROOT / "ansible.cfg"))
+COLLECTIONS = ROOT / ".cache" / "collections"
+assert (COLLECTIONS / "ansible_collections" / "jinbao" / "dc" / "galaxy.yml").exists(), (
+    f"{COLLECTIONS}/ansible_collections/jinbao/dc is not the link to this repository: run `make deps`")
+
+
+def _install_collection_loader() -> None:
+    """Ansible's own collection loader, before any test imports the collection: every test then imports
+    ansible_collections.jinbao.dc.plugins... exactly as ansible-playbook does (one loader, one copy of each module)."""
+    from ansible.plugins.loader import init_plugin_loader
+
+    init_plugin_loader([str(COLLECTIONS)])
+
+
+_install_collection_loader()
 
 
 def load_plugin_module(relpath: str, name: str):

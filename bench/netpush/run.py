@@ -20,7 +20,7 @@ report and backup folders under .cache/bench/netpush/<run>-<round>/:
   the policy checks included;
 * bare:    a netmiko script on a ThreadPoolExecutor (--workers), side a then side b: per switch connect
   (strict host keys), `show running-config` into a backup file with its SHA-256, the delta of
-  plugins/module_utils/netdev.py (the same intended configuration, rendered with jinja2 from the role's
+  plugins/module_utils/seams/netdev.py (the same intended configuration, rendered with jinja2 from the role's
   template and filters), pushed, verified (running configuration read again: no delta left), `write memory`;
 * serial:  the project's play with `-e network_batch=1` (one device at a time).
 
@@ -90,7 +90,7 @@ LATENCY = {
 
 def _load(name: str, path: Path):
     """A module loaded by path under its own name (lab/fakeswitch's netdev.py and the project's
-    module_utils/netdev.py share a file name)."""
+    plugins/module_utils/seams/netdev.py share a file name)."""
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
@@ -335,7 +335,7 @@ def check_devices(sw: Switches, intended: dict[str, str]) -> list[str]:
 
 def session_steps(sw: Switches) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
     """Untimed: one switch from its seed, alone, step by step, (1) through the project's session code
-    (module_utils/netdev.py, as netdev_config_batch calls it: connect() and the confirm timer of the role's default)
+    (plugins/module_utils/seams/netdev.py, as netdev_config_batch calls it: connect() and the confirm timer of the role's default)
     and (2) as the bare script does it. Both lists are (step, seconds)."""
     name, svc = sw.services[0].name, sw.services[0]
     intended = render_intended(sw.hostvars[name])
@@ -627,7 +627,7 @@ def section(args, times, med, speedup, overhead, span, typical, cpu, tasks, step
         change record), side b of every pair read while side a saves and changed once all of side a is
         saved; then the policy check of the running configurations. The serial loop: the same play with
         one switch per batch. The bare script: one netmiko session per switch on a thread pool, side a then side
-        b: `show running-config` to a backup file with its SHA-256, the same delta (plugins/module_utils/netdev.py,
+        b: `show running-config` to a backup file with its SHA-256, the same delta (plugins/module_utils/seams/netdev.py,
         the same intended configuration), pushed, verified by reading the configuration again, `write memory`;
         nothing else.""")
     bullets = "\n".join(wrap(text, bullet=True) for text in (
@@ -672,7 +672,7 @@ Where the playbook runs' time went (ansible.posix.profile_tasks: each task's wal
 {rows}
 
 One switch alone, from its seed, step by step (untimed, after the runs): the project's session code
-(module_utils/netdev.py as `netdev_config_batch` calls it) and the bare script's.
+(plugins/module_utils/seams/netdev.py as `netdev_config_batch` calls it) and the bare script's.
 
 | step | project session | bare session |
 |---|---:|---:|

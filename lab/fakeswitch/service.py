@@ -23,7 +23,7 @@ State in .lab/data/<host>/ (labctl reset forgets it, and the next start is the s
                      timer is armed. Delete the file (or write {}) to clear the fault.
 An unreachable device is a stopped service; a wrong password or host key is the client's doing.
 
-What the automation (plugins/module_utils/netdev.py) sends, as the simulators answer it:
+What the automation (plugins/module_utils/seams/netdev.py) sends, as the simulators answer it:
   IOS  copy running-config flash:F     "Destination filename [F]? " - Enter - "N bytes copied in S secs
                                        (R bytes/sec)"; when F exists, after the Enter:
                                        "%Warning:There is a file already existing with this name" and

@@ -48,7 +48,7 @@ _TOP = {
     "flow_policy": {
         "type": "object",
         "additionalProperties": False,
-        "description": "zone pairs data may flow between (rendered from plugins/module_utils/facility.py)",
+        "description": "zone pairs data may flow between (rendered from plugins/module_utils/policy/facility.py)",
         "properties": {
             "allowed": {"type": "array", "items": {"type": "array", "prefixItems": [{"enum": ZONES}, {"enum": ZONES}],
                                                    "minItems": 2, "maxItems": 2}},

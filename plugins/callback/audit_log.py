@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getpass
-import importlib.util
 import os
 import socket
 import sys
@@ -13,6 +12,8 @@ from typing import Any
 
 from ansible import context
 from ansible.plugins.callback import CallbackBase
+
+from ansible_collections.jinbao.dc.plugins.module_utils.audit import chain
 
 DOCUMENTATION = r"""
 ---
@@ -29,7 +30,7 @@ description:
     never the arguments; a no_log task is recorded as censored), the start and end time in UTC and the
     result. A run that dies leaves its C(run_start) record without a C(run_end).
   - Each record carries its sequence number, the SHA-256 of the previous record's line and its own SHA-256.
-    C(make audit-verify) (plugins/module_utils/audit_chain.py verify) checks the chain. See docs/AUDIT.md.
+    C(make audit-verify) (plugins/module_utils/audit/cli.py verify) checks the chain. See docs/AUDIT.md.
 options:
   log:
     description:
@@ -60,22 +61,11 @@ options:
 """
 
 ROOT = Path(__file__).resolve().parents[2]
-GATE_ACTIONS = ("operator_gate",)
+# The cert gate, by its fully qualified name only: a module of that short name in another collection is not it.
+GATE_ACTIONS = frozenset({"jinbao.dc.operator_gate"})
 STOP_EXIT_CODE = 1
 
 
-def _load_chain():
-    """plugins/module_utils/audit_chain.py, the pure-Python chain code the verifier uses as well."""
-    name = "jinbao_audit_chain"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "plugins" / "module_utils" / "audit_chain.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-chain = _load_chain()
 
 
 def _relative(path: str | None) -> str | None:
@@ -94,6 +84,10 @@ def _task_name(task) -> str:
     raw = getattr(task, "_ds", None)
     name = raw.get("name") if isinstance(raw, dict) else None
     return str(name or task.action or "task")
+
+
+def _is_gate(task) -> bool:
+    return task.action in GATE_ACTIONS or getattr(task, "resolved_action", None) in GATE_ACTIONS
 
 
 def _who() -> dict[str, Any]:
@@ -220,7 +214,7 @@ class CallbackModule(CallbackBase):
         return entry
 
     def v2_runner_on_ok(self, result) -> None:
-        if result.task.action in GATE_ACTIONS or result.task.action.endswith(".operator_gate"):
+        if _is_gate(result.task):
             identity = result.result.get("identity") or {}
             self._gate = {"result": "granted", "operator": identity.get("operator"), "cn": identity.get("cn"),
                           "serial": identity.get("serial"), "not_after": identity.get("not_after"),
@@ -229,8 +223,7 @@ class CallbackModule(CallbackBase):
             self._host(result.host.get_name())["changed"].append(self._entry(result))
 
     def v2_runner_on_failed(self, result, ignore_errors: bool = False) -> None:
-        action = result.task.action
-        if action in GATE_ACTIONS or action.endswith(".operator_gate"):
+        if _is_gate(result.task):
             self._gate = {"result": "refused", "reason": str(result.result.get("msg", ""))[:500],
                           "gate_host": result.host.get_name()}
         entry = self._entry(result)

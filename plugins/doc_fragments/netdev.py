@@ -1,4 +1,4 @@
-"""The connection options every netdev_* module takes (plugins/module_utils/netdev.py CONNECTION_ARGS)."""
+"""The connection options every netdev_* module takes (plugins/module_utils/seams/netdev.py CONNECTION_ARGS)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The connection options every vsphere_* module takes (plugins/module_utils/vsphere.py CONNECTION_ARGS)."""
+"""The connection options every vsphere_* module takes (plugins/module_utils/seams/vsphere.py CONNECTION_ARGS)."""
 
 from __future__ import annotations
 

@@ -1,18 +1,12 @@
-"""Filters for the consolidation plan (plan.yml): pure transforms over module_utils/planning.py."""
+"""Filters for the consolidation plan (plan.yml): pure transforms over plugins/module_utils/consolidation/planning.py."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-_UTILS = str(Path(__file__).resolve().parent.parent / "module_utils")
-if _UTILS not in sys.path:
-    sys.path.insert(0, _UTILS)
-
-import consolidation_report  # noqa: E402  (module_utils, loaded by path on the controller)
-import planning  # noqa: E402
+from ansible_collections.jinbao.dc.plugins.module_utils.consolidation import planning
+from ansible_collections.jinbao.dc.plugins.module_utils.consolidation import report as consolidation_report
 
 
 def consolidation_plan(register: Mapping[str, Any], systems: Mapping[str, Any], servers: Mapping[str, Any],

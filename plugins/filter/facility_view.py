@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
-_UTILS = str(Path(__file__).resolve().parent.parent / "module_utils")
-if _UTILS not in sys.path:
-    sys.path.insert(0, _UTILS)
-
-import facility  # noqa: E402  (module_utils, loaded by path on the controller)
+from ansible_collections.jinbao.dc.plugins.module_utils.policy import facility
 
 
 def _origin(exc: BaseException) -> str:

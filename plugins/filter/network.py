@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
-import sys
-from pathlib import Path
 
 from ansible.errors import AnsibleFilterError
 
-_UTILS = str(Path(__file__).resolve().parent.parent / "module_utils")
-if _UTILS not in sys.path:
-    sys.path.insert(0, _UTILS)
-
-import netpolicy  # noqa: E402  (module_utils, loaded by path on the controller)
+from ansible_collections.jinbao.dc.plugins.module_utils.policy import netpolicy
 
 
 def zone_acls(networks: dict, exceptions: dict | None = None) -> dict:

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 from ansible.errors import AnsibleFilterError
 
-_UTILS = str(Path(__file__).resolve().parent.parent / "module_utils")
-if _UTILS not in sys.path:
-    sys.path.insert(0, _UTILS)
-
-import pki  # noqa: E402  (module_utils, loaded by path on the controller)
+from ansible_collections.jinbao.dc.plugins.module_utils import pki
 
 
 def service_cert_requests(services: list[dict], domain: str) -> list[dict]:

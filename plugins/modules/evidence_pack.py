@@ -84,15 +84,10 @@ out_dir: {description: The folder the pack's files belong in (<out_root>/<from>_
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.evidence import (
-    EvidenceError,
-    Prometheus,
-    Sources,
-    Where,
-    collect,
-    out_dir_for,
-    resolve_period,
-)
+
+from ansible_collections.jinbao.dc.plugins.module_utils.evidence.common import EvidenceError, Where, resolve_period
+from ansible_collections.jinbao.dc.plugins.module_utils.evidence.pack import Sources, collect, out_dir_for
+from ansible_collections.jinbao.dc.plugins.module_utils.seams.prometheus import Prometheus
 
 
 def main() -> None:

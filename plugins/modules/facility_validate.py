@@ -9,7 +9,7 @@ module: facility_validate
 short_description: Check an inventory against the schema and the facility policy (zones, rooms, racks)
 description:
   - Applies the JSON Schemas in I(schema_dir) to every host's facility variables and to the
-    site-wide C(facility_*) declarations, then the policy model in module_utils/facility.py.
+    site-wide C(facility_*) declarations, then the policy model in plugins/module_utils/policy/facility.py.
   - Reports one line per problem, naming the host (or rack/system) and the field.
   - Changes nothing; check mode is supported and behaves the same.
 options:
@@ -52,7 +52,8 @@ import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.facility import check_facility
+
+from ansible_collections.jinbao.dc.plugins.module_utils.policy.facility import check_facility
 
 try:
     import jsonschema

@@ -16,7 +16,7 @@ description:
   - When it is the same, nothing is written; the latest backup is the one returned, so a backup taken
     "before every change" costs nothing when nothing changed.
   - Check mode reads the device and reports whether a backup would be written.
-extends_documentation_fragment: [netdev]
+extends_documentation_fragment: [jinbao.dc.netdev]
 options:
   dir: {description: The backups folder (one folder per device inside)., type: path, required: true}
   keep: {description: How many backups to keep per device (the latest is never pruned)., type: int, default: 30}
@@ -52,7 +52,8 @@ pruned: {description: Backups removed beyond I(keep)., type: list, elements: str
 import difflib
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.netdev import (
+
+from ansible_collections.jinbao.dc.plugins.module_utils.seams.netdev import (
     CONNECTION_ARGS,
     NetdevError,
     connect,

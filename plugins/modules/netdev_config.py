@@ -27,7 +27,7 @@ description:
     configuration's SHA-256 is compared with the pre-change one. The task fails either way, saying whether
     the restore was proven. When the change holds, it is confirmed and saved (I(save)); the device's facts
     are read on the other session while it saves.
-extends_documentation_fragment: [netdev]
+extends_documentation_fragment: [jinbao.dc.netdev]
 options:
   intended: {description: The intended configuration (the platform's syntax)., type: str, required: true}
   managed:
@@ -93,7 +93,8 @@ restored:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.netdev import CHANGE_ARGS, CONNECTION_ARGS, configure
+
+from ansible_collections.jinbao.dc.plugins.module_utils.seams.netdev import CHANGE_ARGS, CONNECTION_ARGS, configure
 
 
 def main() -> None:

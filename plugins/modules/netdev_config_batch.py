@@ -83,7 +83,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.netdev import CHANGE_ARGS, CONNECTION_ARGS, configure
+
+from ansible_collections.jinbao.dc.plugins.module_utils.seams.netdev import CHANGE_ARGS, CONNECTION_ARGS, configure
 
 PER_DEVICE = ("intended", "managed", "role")
 SHARED = ("checkpoint", "confirm_minutes", "save", "backup_dir", "keep", "operator")

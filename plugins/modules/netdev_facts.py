@@ -13,7 +13,7 @@ description:
   - A command the platform does not have is reported in C(unsupported), not as a failure.
   - Reads the device only. With I(facts_file), what the network's inventory keeps of the facts (the parsed
     records without uptimes and timers) is written there as JSON; changed only when that file changes.
-extends_documentation_fragment: [netdev]
+extends_documentation_fragment: [jinbao.dc.netdev]
 options:
   facts_file: {description: Where to keep the facts summary (JSON)., type: path}
   role: {description: The device's role (core, access, firewall) written into I(facts_file)., type: str, default: ""}
@@ -48,7 +48,8 @@ unsupported:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.netdev import (
+
+from ansible_collections.jinbao.dc.plugins.module_utils.seams.netdev import (
     CONNECTION_ARGS,
     NetdevError,
     connect,

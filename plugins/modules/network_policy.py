@@ -11,7 +11,7 @@ description:
   - Reads the configurations of the routing devices (rendered by the network role, or running ones from
     backups), finds each zone's SVI and the ACL applied inbound on it, and computes for every pair of zones
     whether a host of one can open a connection to the other, and the ACL line that decides it.
-  - Compares that matrix with the flow policy of plugins/module_utils/facility.py (management may reach every
+  - Compares that matrix with the flow policy of plugins/module_utils/policy/facility.py (management may reach every
     zone; nothing flows back into production) and fails, naming device, ACL line and flow for every difference,
     and every router without an SVI for a zone.
   - Needs no device. Writes the matrix and the decisions to I(report) (JSON) when given.
@@ -65,7 +65,8 @@ import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.netpolicy import check, policy_matrix
+
+from ansible_collections.jinbao.dc.plugins.module_utils.policy.netpolicy import check, policy_matrix
 
 
 def main() -> None:

@@ -66,7 +66,8 @@ import os
 from datetime import UTC, datetime
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.pki import (
+
+from ansible_collections.jinbao.dc.plugins.module_utils.pki import (
     CRYPTOGRAPHY_IMPORT_ERROR,
     HAS_CRYPTOGRAPHY,
     PkiError,
@@ -75,7 +76,12 @@ from ansible.module_utils.pki import (
     load_chain,
     load_key,
 )
-from ansible.module_utils.vault import PUBLIC_ARGS, VaultError, issuing_ca, open_unsealed
+from ansible_collections.jinbao.dc.plugins.module_utils.seams.vault import (
+    PUBLIC_ARGS,
+    VaultError,
+    issuing_ca,
+    open_unsealed,
+)
 
 
 def _append(path: str, record: dict) -> None:

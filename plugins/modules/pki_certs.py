@@ -100,7 +100,8 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.pki import (
+
+from ansible_collections.jinbao.dc.plugins.module_utils.pki import (
     CRYPTOGRAPHY_IMPORT_ERROR,
     HAS_CRYPTOGRAPHY,
     PkiError,
@@ -119,7 +120,15 @@ from ansible.module_utils.pki import (
     write_atomic,
     write_register,
 )
-from ansible.module_utils.vault import PUBLIC_ARGS, VaultError, call, connect_approle, issuing_ca, open_unsealed, twin
+from ansible_collections.jinbao.dc.plugins.module_utils.seams.vault import (
+    PUBLIC_ARGS,
+    VaultError,
+    call,
+    connect_approle,
+    issuing_ca,
+    open_unsealed,
+    twin,
+)
 
 NAME = r"^[a-z0-9][a-z0-9-]{1,30}[a-z0-9]$"
 

@@ -40,7 +40,13 @@ row:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.pki import REGISTER_TAIL, PkiError, read_register, write_register
+
+from ansible_collections.jinbao.dc.plugins.module_utils.pki import (
+    REGISTER_TAIL,
+    PkiError,
+    read_register,
+    write_register,
+)
 
 COLUMNS = ("operator", *REGISTER_TAIL)
 

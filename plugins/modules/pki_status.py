@@ -42,8 +42,21 @@ pki:
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.pki import CRYPTOGRAPHY_IMPORT_ERROR, HAS_CRYPTOGRAPHY, PkiError, read_register, status
-from ansible.module_utils.vault import PUBLIC_ARGS, VaultError, call, issuing_ca, open_unsealed
+
+from ansible_collections.jinbao.dc.plugins.module_utils.pki import (
+    CRYPTOGRAPHY_IMPORT_ERROR,
+    HAS_CRYPTOGRAPHY,
+    PkiError,
+    read_register,
+    status,
+)
+from ansible_collections.jinbao.dc.plugins.module_utils.seams.vault import (
+    PUBLIC_ARGS,
+    VaultError,
+    call,
+    issuing_ca,
+    open_unsealed,
+)
 
 
 def main() -> None:

@@ -68,7 +68,8 @@ chain:
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.vault import (
+
+from ansible_collections.jinbao.dc.plugins.module_utils.seams.vault import (
     CONNECTION_ARGS,
     HAS_HVAC,
     HVAC_IMPORT_ERROR,

@@ -16,7 +16,7 @@ description:
     connected host that mounts it (HostDatastoreSystem.RemoveDatastore), then disconnects each host; every
     call names its object by the id read in that one pass, so nothing is looked up again.
   - Idempotent; what is already done is reported, not repeated. Check mode reports the steps as a diff.
-extends_documentation_fragment: [vsphere]
+extends_documentation_fragment: [jinbao.dc.vsphere]
 options:
   rooms: {description: Datacenter/folder/cluster name to room, as for discovery., type: dict, required: true}
   decommission:
@@ -55,10 +55,11 @@ datastores:
 
 from typing import Any
 
-from ansible.module_utils.asset_register import build
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.facility import MAIN_ROOM
-from ansible.module_utils.vsphere import (
+
+from ansible_collections.jinbao.dc.plugins.module_utils.consolidation.asset_register import build
+from ansible_collections.jinbao.dc.plugins.module_utils.policy.facility import MAIN_ROOM
+from ansible_collections.jinbao.dc.plugins.module_utils.seams.vsphere import (
     CONNECTION_ARGS,
     HAS_PYVMOMI,
     PYVMOMI_IMPORT_ERROR,

@@ -23,7 +23,7 @@ description:
   - Every failure is one line naming the vCenter (I(name)) and the inventory field to fix.
 version_added: "1.0.0"
 author: jinbao-dc
-extends_documentation_fragment: [vsphere]
+extends_documentation_fragment: [jinbao.dc.vsphere]
 options:
   page_size:
     description: Objects per PropertyCollector page.
@@ -105,9 +105,15 @@ elapsed:
 import time
 import traceback
 
-from ansible.module_utils.asset_register import build, summary_table, to_csv, to_json
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.vsphere import (
+
+from ansible_collections.jinbao.dc.plugins.module_utils.consolidation.asset_register import (
+    build,
+    summary_table,
+    to_csv,
+    to_json,
+)
+from ansible_collections.jinbao.dc.plugins.module_utils.seams.vsphere import (
     HAS_PYVMOMI,
     PYVMOMI_IMPORT_ERROR,
     Endpoint,

@@ -25,7 +25,7 @@ description:
     I(wave_size), no further VM is started; the VMs not started are recorded as skipped (all of them,
     when earlier batches had already gone over the limit).
   - Check mode changes nothing and returns the planned moves as a diff.
-extends_documentation_fragment: [vsphere]
+extends_documentation_fragment: [jinbao.dc.vsphere]
 options:
   vms:
     description: The VMs to move, as vsphere_wave_state returns them in C(pending) (name, uuid, target, current).
@@ -93,8 +93,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.ledger import record
-from ansible.module_utils.vsphere import (
+
+from ansible_collections.jinbao.dc.plugins.module_utils.consolidation.ledger import record
+from ansible_collections.jinbao.dc.plugins.module_utils.seams.vsphere import (
     CONNECTION_ARGS,
     HAS_PYVMOMI,
     PYVMOMI_IMPORT_ERROR,

@@ -16,7 +16,7 @@ description:
     not, it fails before any VM has moved, naming the cluster, resource and shortfall.
   - Records in the wave ledger (when I(ledger) is given) the VMs found in place and the VMs that are
     missing; reports changed only when the ledger changes. Changes nothing in vCenter.
-extends_documentation_fragment: [vsphere]
+extends_documentation_fragment: [jinbao.dc.vsphere]
 options:
   wave: {description: The wave's VM entries from plan.json., type: list, elements: dict, required: true}
   rooms: {description: Datacenter/folder/cluster name to room., type: dict, default: {}}
@@ -65,11 +65,12 @@ renamed:
 
 from collections import defaultdict
 
-from ansible.module_utils.asset_register import build
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.ledger import record
-from ansible.module_utils.planning import DEFAULTS, cluster_capacity
-from ansible.module_utils.vsphere import (
+
+from ansible_collections.jinbao.dc.plugins.module_utils.consolidation.asset_register import build
+from ansible_collections.jinbao.dc.plugins.module_utils.consolidation.ledger import record
+from ansible_collections.jinbao.dc.plugins.module_utils.consolidation.planning import DEFAULTS, cluster_capacity
+from ansible_collections.jinbao.dc.plugins.module_utils.seams.vsphere import (
     CONNECTION_ARGS,
     HAS_PYVMOMI,
     PYVMOMI_IMPORT_ERROR,

@@ -118,8 +118,10 @@ def test_site_consolidates_the_lab_and_a_second_run_changes_nothing(lab, tmp_pat
     pack = packs[0].read_text()
     for area in ("Security", "Personnel", "System", "Data", "Machine-room", "Network"):
         assert f"## {area} management" in pack, f"the evidence pack has no {area} section"
-    verify = subprocess.run([str(VENV_BIN / "python"), "plugins/module_utils/audit_chain.py", "verify"], cwd=ROOT,
-                            capture_output=True, text=True, env=audit_env(reports), timeout=300)
+    audit_cli = "ansible_collections.jinbao.dc.plugins.module_utils.audit.cli"
+    verify = subprocess.run([str(VENV_BIN / "python"), "-m", audit_cli, "verify"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300,
+                            env=dict(audit_env(reports), PYTHONPATH=str(ROOT / ".cache" / "collections")))
     assert verify.returncode == 0, verify.stdout + verify.stderr
     site = tmp_path / "site"
     docs = subprocess.run([str(VENV_BIN / "mkdocs"), "build", "--strict", "--config-file", str(ROOT / "mkdocs.yml"),

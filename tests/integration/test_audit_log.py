@@ -16,9 +16,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from vcsim_fixtures import ROOT, VENV_BIN, PlaybookRun, load_module_utils
+from vcsim_fixtures import ROOT, VENV_BIN, PlaybookRun
 
-chain = load_module_utils("audit_chain")
+from ansible_collections.jinbao.dc.plugins.module_utils.audit import chain
+
 CANARY_PLAYBOOK = ROOT / "tests" / "integration" / "playbooks" / "audit_canary.yml"
 
 

@@ -10,9 +10,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from vcsim_fixtures import LAB_STATE, load_module_utils, run_playbook
+from vcsim_fixtures import LAB_STATE, run_playbook
 
-vsphere = load_module_utils("vsphere")
+from ansible_collections.jinbao.dc.plugins.module_utils.seams import vsphere
 
 VCENTER = "vc-central"
 

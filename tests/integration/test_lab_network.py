@@ -160,7 +160,7 @@ def test_configure_replace_restores_the_saved_config_byte_for_byte(core):
     assert core.send_command("show running-config") == saved
 
 
-# --- what plugins/module_utils/netdev.py sends to IOS (VENDORS["cisco"]) ------------------------------------
+# --- what plugins/module_utils/seams/netdev.py sends to IOS (VENDORS["cisco"]) ------------------------------------
 IOS_ERROR = r"% ?(Invalid|Incomplete|Ambiguous|Unknown|Bad)"
 COPIED = re.compile(r"^(\d+) bytes copied in \d+\.\d{3} secs \(\d+ bytes/sec\)$", re.M)
 CORE_FLASH = LAB_STATE / "data" / "core-01" / "flash"

@@ -12,7 +12,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from vcsim_fixtures import ROOT, load_module_utils, private_vcenter, run_playbook
+from vcsim_fixtures import ROOT, private_vcenter, run_playbook
+
+from ansible_collections.jinbao.dc.plugins.module_utils.seams import vsphere
 
 sys.path.insert(0, str(ROOT / "lab"))
 sys.path.insert(0, str(ROOT / "lab" / "vcsim"))
@@ -20,8 +22,6 @@ import service
 
 # The playbooks here are cert-gated: they start only for lab-operator with a valid certificate.
 pytestmark = pytest.mark.usefixtures("lab_operator")
-
-vsphere = load_module_utils("vsphere")
 
 PORT = 18643
 NAME = "vc-central"

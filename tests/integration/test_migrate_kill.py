@@ -15,7 +15,9 @@ import time
 from collections import Counter
 
 import pytest
-from vcsim_fixtures import ROOT, VENV_BIN, load_module_utils, private_vcenter, run_playbook
+from vcsim_fixtures import ROOT, VENV_BIN, private_vcenter, run_playbook
+
+from ansible_collections.jinbao.dc.plugins.module_utils.consolidation import ledger as ledger_utils
 
 sys.path.insert(0, str(ROOT / "lab" / "vcsim"))
 import service
@@ -23,7 +25,6 @@ import service
 # The playbooks here are cert-gated: they start only for lab-operator with a valid certificate.
 pytestmark = pytest.mark.usefixtures("lab_operator")
 
-ledger_utils = load_module_utils("ledger")
 PORT = 18644
 BRANCH_ROOMS = {"branch-north", "branch-south", "branch-east"}
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,14 +53,3 @@ def labctl(*args: str, timeout: float = 1200) -> None:
         import pytest
 
         pytest.fail(f"labctl {' '.join(args)} failed:\n{proc.stdout}", pytrace=False)
-
-
-def load_module_utils(name: str):
-    """plugins/module_utils/<name>.py imported as jinbao_<name>, for tests that call it without Ansible."""
-    qualified = f"jinbao_{name}"
-    if qualified not in sys.modules:
-        spec = importlib.util.spec_from_file_location(qualified, ROOT / "plugins" / "module_utils" / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[qualified] = module
-        spec.loader.exec_module(module)
-    return sys.modules[qualified]

@@ -1,4 +1,4 @@
-"""The audit log's hash chain (plugins/module_utils/audit_chain.py): every edit, removal, reordering or
+"""The audit log's hash chain (plugins/module_utils/audit/chain.py): every edit, removal, reordering or
 insertion of a single line in a 50-record log is named at its exact position; rotation keeps the chain across
 files; truncation of one copy shows against the other; retention never removes a file inside 180 days."""
 
@@ -12,9 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import load_plugin_module
-
-chain = load_plugin_module("plugins/module_utils/audit_chain.py", "jinbao_audit_chain")
+from ansible_collections.jinbao.dc.plugins.module_utils.audit import chain, cli
 
 N = 50
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -240,11 +238,11 @@ def test_the_cli_names_the_tampered_line_and_exits_nonzero(tmp_path, log50, caps
     lines = list(pristine)
     del lines[16]
     write(path, lines)
-    assert chain._cli(["verify", "--log", str(path), "--sink2", str(tmp_path / "sink2" / "audit.jsonl")]) == 1
+    assert cli.main(["verify", "--log", str(path), "--sink2", str(tmp_path / "sink2" / "audit.jsonl")]) == 1
     out = capsys.readouterr().out
     assert f"TAMPERED primary: {path}:17 (seq 18): removed: record(s) seq 17 removed" in out
     write(path, pristine)
-    assert chain._cli(["verify", "--log", str(path), "--sink2", str(tmp_path / "sink2" / "audit.jsonl")]) == 0
+    assert cli.main(["verify", "--log", str(path), "--sink2", str(tmp_path / "sink2" / "audit.jsonl")]) == 0
 
 
 @settings(max_examples=60, deadline=None)

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import copy
-import sys
 
 import pytest
 
-from conftest import ROOT
-
-sys.path.insert(0, str(ROOT / "plugins" / "module_utils"))
-import planning
+from ansible_collections.jinbao.dc.plugins.module_utils.consolidation import planning
 
 GIB = 1024 ** 3
 SYSTEMS = {

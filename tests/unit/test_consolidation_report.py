@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import copy
-import sys
 
-from conftest import ROOT
-
-sys.path.insert(0, str(ROOT / "plugins" / "module_utils"))
-import consolidation_report
-import planning
 from test_consolidation_plan import VMS, make, register
+
+from ansible_collections.jinbao.dc.plugins.module_utils.consolidation import planning
+from ansible_collections.jinbao.dc.plugins.module_utils.consolidation import report as consolidation_report
 
 
 def moved(vms, plan):

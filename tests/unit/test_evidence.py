@@ -6,7 +6,6 @@ import hashlib
 import json
 import os
 import socket
-import sys
 import threading
 import urllib.parse
 from datetime import UTC, datetime, timedelta, timezone
@@ -18,11 +17,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import ROOT
+from ansible_collections.jinbao.dc.plugins.module_utils.audit import chain as audit_chain
+from ansible_collections.jinbao.dc.plugins.module_utils.evidence import common
+from ansible_collections.jinbao.dc.plugins.module_utils.evidence import pack as evidence_pack
+from ansible_collections.jinbao.dc.plugins.module_utils.seams.prometheus import Prometheus
 
-sys.path.insert(0, str(ROOT / "plugins" / "module_utils"))
-import audit_chain
-import evidence
+from conftest import ROOT
 
 START = datetime(2026, 12, 1, tzinfo=UTC)
 END = datetime(2026, 12, 2, tzinfo=UTC)
@@ -165,13 +165,13 @@ def prometheus():
 
 def make_pack(project: Path, prometheus_url: str | None, start: datetime = START, end: datetime = END,
               timeout: float = 5) -> tuple[dict, Path]:
-    period = evidence.Period(start, end)
-    sources = evidence.Sources(reports_dir=str(project / "reports"),
+    period = common.Period(start, end)
+    sources = evidence_pack.Sources(reports_dir=str(project / "reports"),
                                audit_sink2=str(project / ".cache" / "audit-sink" / "audit.jsonl"),
                                backups_dir=str(project / "backups"), runbooks_dir=str(project / "runbooks"))
-    out = Path(evidence.out_dir_for(str(project / "reports" / "evidence"), period))
-    prom = evidence.Prometheus(prometheus_url, timeout=timeout) if prometheus_url else None
-    return evidence.collect(period, sources, evidence.Where(str(out), str(project)), prom), out
+    out = Path(evidence_pack.out_dir_for(str(project / "reports" / "evidence"), period))
+    prom = Prometheus(prometheus_url, timeout=timeout) if prometheus_url else None
+    return evidence_pack.collect(period, sources, common.Where(str(out), str(project)), prom), out
 
 
 def render(pack: dict) -> dict[str, str]:
@@ -202,7 +202,7 @@ def test_every_area_has_claims_with_evidence_or_a_plain_statement_and_every_file
             for claim in section["claims"]:
                 assert claim["evidence"], claim
                 assert all(link["href"] for link in claim["evidence"])
-    for href in evidence.file_links(pack):
+    for href in evidence_pack.file_links(pack):
         assert (out / href).resolve().exists(), href
 
 
@@ -344,39 +344,39 @@ def test_the_pack_is_the_same_text_for_the_same_period_and_records(project, prom
 
 def test_run_start_and_run_end_mean_the_newest_run_of_the_playbook(project):
     log = str(project / "reports" / "audit" / "audit.jsonl")
-    period = evidence.resolve_period("run start", "run end", log, "playbooks/network.yml")
+    period = common.resolve_period("run start", "run end", log, "playbooks/network.yml")
     assert (period.start, period.end) == (at(30), at(30) + timedelta(minutes=5))
     assert period.run["ended"] and period.run["end_entry"].record["type"] == "run_end"
-    still = evidence.resolve_period("run start", "now", log, "playbooks/network.yml", now=at(31) + timedelta(
+    still = common.resolve_period("run start", "now", log, "playbooks/network.yml", now=at(31) + timedelta(
         microseconds=5))
     assert still.end == at(31) + timedelta(seconds=1)  # rounded up to a whole second
-    with pytest.raises(evidence.EvidenceError, match=r"has no run of playbooks/site\.yml"):
-        evidence.resolve_period("run start", "now", log)
+    with pytest.raises(common.EvidenceError, match=r"has no run of playbooks/site\.yml"):
+        common.resolve_period("run start", "now", log)
 
 
 def test_a_period_that_ends_before_it_starts_is_refused_with_the_fix():
-    with pytest.raises(evidence.EvidenceError, match="is not after from"):
-        evidence.resolve_period("2026-12-02T00:00:00Z", "2026-12-01T00:00:00Z", "/nonexistent")
+    with pytest.raises(common.EvidenceError, match="is not after from"):
+        common.resolve_period("2026-12-02T00:00:00Z", "2026-12-01T00:00:00Z", "/nonexistent")
 
 
 @given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),
                     timezones=st.sampled_from([UTC, timezone(timedelta(hours=8))])))
 def test_any_rfc3339_time_with_a_zone_parses_to_the_same_instant(moment):
     text = moment.isoformat().replace("+00:00", "Z")
-    assert evidence.parse_moment(text, "from") == moment
+    assert common.parse_moment(text, "from") == moment
 
 
 @given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)))
 def test_a_time_without_a_zone_is_refused_naming_the_field(moment):
-    with pytest.raises(evidence.EvidenceError, match=r"^to: .* with a zone"):
-        evidence.parse_moment(moment.isoformat(), "to")
+    with pytest.raises(common.EvidenceError, match=r"^to: .* with a zone"):
+        common.parse_moment(moment.isoformat(), "to")
 
 
 @given(st.text(max_size=40))
 def test_any_text_is_either_a_time_or_a_named_error(text):
     try:
-        moment = evidence.parse_moment(text, "from")
-    except evidence.EvidenceError as exc:
+        moment = common.parse_moment(text, "from")
+    except common.EvidenceError as exc:
         assert str(exc).startswith("from: ")
     else:
         assert moment.tzinfo is not None

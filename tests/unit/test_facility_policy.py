@@ -6,9 +6,7 @@ import copy
 
 import pytest
 
-from conftest import load_plugin_module
-
-facility = load_plugin_module("plugins/module_utils/facility.py", "jinbao_facility")
+from ansible_collections.jinbao.dc.plugins.module_utils.policy import facility
 
 FACILITY = {
     "tier": "city",

@@ -28,5 +28,7 @@ def test_module_documentation_parses_and_names_its_fragments(path):
     assert parsed["DOCUMENTATION"]["module"] == path.stem
     assert parsed["DOCUMENTATION"]["short_description"]
     for fragment in parsed["DOCUMENTATION"].get("extends_documentation_fragment") or ():
-        assert fragment in FRAGMENTS, f"{path.name}: no plugins/doc_fragments/{fragment}.py"
+        namespace, _, name = fragment.rpartition(".")
+        assert namespace == "jinbao.dc", f"{path.name}: fragment {fragment} is not named by its FQCN (jinbao.dc.<name>)"
+        assert name in FRAGMENTS, f"{path.name}: no plugins/doc_fragments/{name}.py"
     assert isinstance(parsed["EXAMPLES"], list) and parsed["EXAMPLES"]

@@ -1,15 +1,11 @@
-"""The device-independent half of plugins/module_utils/netdev.py: normalised configurations, the scoped
+"""The device-independent half of plugins/module_utils/seams/netdev.py: normalised configurations, the scoped
 delta (nothing outside the managed sections is ever negated), and versioned backups."""
 
 from __future__ import annotations
 
-import sys
 import threading
 
-from conftest import ROOT, load_plugin_module
-
-sys.path.insert(0, str(ROOT / "plugins" / "module_utils"))
-import netdev
+from ansible_collections.jinbao.dc.plugins.module_utils.seams import netdev
 
 IOS = netdev.VENDORS["cisco"]
 RUNNING = """Building configuration...
@@ -94,9 +90,10 @@ def test_a_change_is_expected_when_the_latest_backup_lacks_the_intent_or_there_i
 
 
 def _batch_module():
-    """plugins/modules/netdev_config_batch.py, with module_utils/netdev.py where Ansible would put it."""
-    sys.modules.setdefault("ansible.module_utils.netdev", netdev)
-    return load_plugin_module("plugins/modules/netdev_config_batch.py", "netdev_config_batch")
+    """plugins/modules/netdev_config_batch.py, with plugins/module_utils/seams/netdev.py where Ansible would put it."""
+    from ansible_collections.jinbao.dc.plugins.modules import netdev_config_batch
+
+    return netdev_config_batch
 
 
 def _side_b(order, log: list[str]) -> threading.Thread:

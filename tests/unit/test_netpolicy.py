@@ -3,14 +3,10 @@ check names the device, ACL line and flow of any configuration that breaks the p
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 
-from conftest import ROOT
-
-sys.path.insert(0, str(ROOT / "plugins" / "module_utils"))
-import netpolicy
+from ansible_collections.jinbao.dc.plugins.filter import network as network_filters
+from ansible_collections.jinbao.dc.plugins.module_utils.policy import netpolicy
 
 NETWORKS = {
     "production": {"vlan": 110, "subnet": "10.110.0.0/16"},
@@ -101,9 +97,8 @@ def test_an_entry_that_cannot_be_read_is_an_error_not_a_guess(text):
 
 
 def _network_filters():
-    from conftest import load_plugin_module
 
-    return load_plugin_module("plugins/filter/network.py", "network_filters_under_test")
+    return network_filters
 
 
 def test_a_batch_lists_each_device_with_its_connection_intent_and_managed_lines():

@@ -3,7 +3,6 @@ operator's certificate can be wrong stops the run and names the check; only the 
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,11 +11,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from conftest import ROOT
-
-sys.path.insert(0, str(ROOT / "plugins" / "module_utils"))
-import pki
-from pki import PkiError, due, gate
+from ansible_collections.jinbao.dc.plugins.filter import pki_filters
+from ansible_collections.jinbao.dc.plugins.module_utils import pki
+from ansible_collections.jinbao.dc.plugins.module_utils.pki import PkiError, due, gate
 
 DOMAIN = "operators.city.jinbao.example"
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -169,9 +166,8 @@ def test_the_register_refuses_a_file_with_other_columns(tmp_path):
 
 
 def test_service_requests_put_the_cn_first_in_the_sans():
-    from conftest import load_plugin_module
 
-    filters = load_plugin_module("plugins/filter/pki_filters.py", "pki_filters")
+    filters = pki_filters
     out = filters.service_cert_requests([{"name": "prometheus", "dns_sans": ["localhost"], "ip_sans": ["127.0.0.1"]}],
                                         "svc.example")
     assert out == [{"name": "prometheus", "common_name": "prometheus.svc.example",

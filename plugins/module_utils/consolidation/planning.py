@@ -16,10 +16,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-try:  # inside an Ansible module
-    from ansible.module_utils.facility import DATA_ZONES, MAIN_ROOM, Problem, dependency_order
-except ImportError:  # imported by path (filters, unit tests)
-    from facility import DATA_ZONES, MAIN_ROOM, Problem, dependency_order  # type: ignore[no-redef]
+from ansible_collections.jinbao.dc.plugins.module_utils.policy.facility import (
+    DATA_ZONES,
+    MAIN_ROOM,
+    Problem,
+    dependency_order,
+)
 
 SCHEMA = "jinbao-dc/plan/1"
 GIB = 1024 ** 3

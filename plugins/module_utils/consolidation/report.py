@@ -13,10 +13,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-try:  # inside an Ansible module
-    from ansible.module_utils.facility import DATA_ZONES, MAIN_ROOM
-except ImportError:  # imported by path (filters, unit tests)
-    from facility import DATA_ZONES, MAIN_ROOM  # type: ignore[no-redef]
+from ansible_collections.jinbao.dc.plugins.module_utils.policy.facility import DATA_ZONES, MAIN_ROOM
 
 SCHEMA = "jinbao-dc/consolidation-report/1"
 DONE = frozenset({"moved", "in_place"})

@@ -21,10 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-try:
-    from ansible.module_utils.facility import ZONES, flow_allowed
-except ImportError:  # imported by path (filters, tests)
-    from facility import ZONES, flow_allowed
+from ansible_collections.jinbao.dc.plugins.module_utils.policy.facility import ZONES, flow_allowed
 
 ACL_NAME = "ZONE-{zone}-IN"
 

@@ -3,8 +3,7 @@
 Pure Python (no Ansible import), so the audit callback (plugins/callback/audit_log.py), the tests and an
 auditor's own machine all use the same code. Run it as a tool:
 
-    python plugins/module_utils/audit_chain.py verify [--log reports/audit/audit.jsonl]
-                                                      [--sink2 .cache/audit-sink/audit.jsonl] [--json]
+    make audit-verify   (python -m ansible_collections.jinbao.dc.plugins.module_utils.audit.cli verify)
 
 Record format (docs/AUDIT.md): every line is the canonical JSON (sorted keys, no spaces, ASCII) of one
 record. `seq` counts from 1 across every file of the log; `prev_sha256` is the SHA-256 of the previous
@@ -15,16 +14,14 @@ record without its `sha256` field. A log is the current file (audit.jsonl) plus 
 
 from __future__ import annotations
 
-import argparse
 import difflib
 import fcntl
 import hashlib
 import json
 import os
-import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,7 +31,7 @@ GENESIS = "0" * 64
 MIN_RETENTION_DAYS = 180
 DEFAULT_RETENTION_DAYS = 400
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_LOG = ROOT / "reports" / "audit" / "audit.jsonl"
 DEFAULT_SINK2 = ROOT / ".cache" / "audit-sink" / "audit.jsonl"
 _REQUIRED = ("v", "seq", "prev_sha256", "sha256", "type", "time")
@@ -529,37 +526,3 @@ def verify(log: Path = DEFAULT_LOG, sink2: Path | None = DEFAULT_SINK2) -> Repor
                     report.findings.append(found)
     report.unfinished_runs = _unfinished(primary)
     return report
-
-
-def _cli(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="audit_chain.py", description="Check the hash-chained audit log.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    cmd = sub.add_parser("verify", help="check the chain and compare the two sinks; exit 1 if anything is wrong")
-    cmd.add_argument("--log", type=Path, default=Path(os.environ.get("JINBAO_AUDIT_LOG") or DEFAULT_LOG),
-                     help="the primary log's current file (default: %(default)s)")
-    cmd.add_argument("--sink2", type=Path, default=Path(os.environ.get("JINBAO_AUDIT_SINK2") or DEFAULT_SINK2),
-                     help="the second sink's current file (default: %(default)s)")
-    cmd.add_argument("--no-sink2", action="store_true", help="check the primary copy alone")
-    cmd.add_argument("--json", action="store_true", help="print the report as JSON")
-    args = parser.parse_args(argv)
-    if not log_files(args.log):
-        print(f"audit-verify: no audit log at {args.log} (nothing has run yet, or the path is wrong: --log)",
-              file=sys.stderr)
-        return 2
-    report = verify(args.log, None if args.no_sink2 else args.sink2)
-    if args.json:
-        print(json.dumps({**asdict(report), "ok": report.ok}, indent=2, default=str))
-    else:
-        print(f"audit-verify: {report.records} record(s) in {len(report.files)} file(s) of {args.log}")
-        for finding in report.findings:
-            print(f"  TAMPERED {finding}")
-        for run in report.unfinished_runs:
-            print(f"  note: a run started with no end record (it died or is still running): {run}")
-        agree = "" if args.no_sink2 else ", both copies agree"
-        print(f"audit-verify: chain intact{agree}" if report.ok else
-              "audit-verify: FAILED; the first line above names the first record that was changed")
-    return 0 if report.ok else 1
-
-
-if __name__ == "__main__":
-    sys.exit(_cli())

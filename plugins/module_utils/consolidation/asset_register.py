@@ -19,10 +19,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-try:  # inside an Ansible module
-    from ansible.module_utils.facility import CENTRALISED_ZONES, DATA_ZONES, MAIN_ROOM, ZONES, Problem
-except ImportError:  # imported by path in unit tests
-    from facility import CENTRALISED_ZONES, DATA_ZONES, MAIN_ROOM, ZONES, Problem  # type: ignore[no-redef]
+from ansible_collections.jinbao.dc.plugins.module_utils.policy.facility import (
+    CENTRALISED_ZONES,
+    DATA_ZONES,
+    MAIN_ROOM,
+    ZONES,
+    Problem,
+)
 
 SCHEMA = "jinbao-dc/asset-register/1"
 CSV_COLUMNS = ("name", "uuid", "cpu", "memory_mb", "disk_bytes", "host", "cluster", "datacenter", "datastores",
