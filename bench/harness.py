@@ -7,17 +7,13 @@ import datetime
 import os
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+from lab import common
+from lab.vcsim import service
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "lab"))
-sys.path.insert(0, str(ROOT / "lab" / "vcsim"))
-
-import service  # noqa: E402
-
-import common  # noqa: E402
 
 BENCHMARKS = ROOT / "docs" / "BENCHMARKS.md"
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -83,7 +79,7 @@ def lab_operator() -> list[str]:
     start. Returns the extra vars that keep the gate on the lab's Vault when a bench points lab_state_dir
     at a private simulator."""
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-    subprocess.run([str(VENV_BIN / "python"), str(ROOT / "lab" / "labctl.py"), "up", "--only", "openbao"],
+    subprocess.run([str(VENV_BIN / "python"), "-m", "lab.labctl", "up", "--only", "openbao"],
                    check=True, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
     run_playbook("pki.yml", ROOT / "playbooks" / "pki.yml", [], 600, quiet=True)
     run_playbook("onboard", ROOT / "playbooks" / "operator_onboard.yml", ["-e", "operator=lab-operator"], 600,

@@ -1,20 +1,30 @@
 """The lab framework: each simulated system is a real process on 127.0.0.1 with a pid file and a log.
 
-A simulated system is a `Service` subclass in lab/<kind>/service.py. labctl creates one per inventory
-host whose `lab_service` variable names that kind, passing the host's variables, so every port is
-declared once, in inventory/lab.
+A simulated system is a `Service` subclass (lab/<kind>/service.py, lab/netdevices/<kind>/service.py), listed
+in labctl's KINDS. labctl creates one per inventory host whose `lab_service` variable names that kind,
+passing the host's variables, so every port is declared once, in inventory/lab.
+
+State lives in the lab's state dir (.lab/ of the clone): pid files, logs, PKI, secrets and data/<host>/.
+A process that drops root (`Service.runs_as`: snmpsim runs as nobody, PostgreSQL as postgres) cannot be
+given anything inside the clone, whose parent may be mode 0700 (root's home, `mktemp -d`): its data
+lives in the lab's runtime dir, /var/lib/jinbao-lab/<12 hex of the state dir's sha256>/data/<host>/, made
+at `up` with every level mode 0755, and removed by a full `labctl reset` and by `labctl clean` (make clean).
 """
 
 from __future__ import annotations
 
 import datetime
+import grp
+import hashlib
 import ipaddress
 import json
 import os
+import pwd
 import secrets
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -23,6 +33,7 @@ from typing import ClassVar
 
 ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
+RUNTIME_BASE = Path("/var/lib/jinbao-lab")  # data of the processes that drop root, one folder per lab
 
 
 class LabError(RuntimeError):
@@ -56,6 +67,34 @@ class Lab:
         for sub in ("run", "log", "pki", "secrets", "data"):
             (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
         os.chmod(self.state_dir / "secrets", 0o700)
+
+    # --- the runtime dir: what a process that drops root reads and writes --------------------------------
+    @property
+    def runtime_dir(self) -> Path:
+        """/var/lib/jinbao-lab/<hash>/: this lab's folder outside the clone (one per state dir)."""
+        return RUNTIME_BASE / hashlib.sha256(str(self.state_dir).encode()).hexdigest()[:12]
+
+    def make_runtime_dir(self, *parts: str) -> Path:
+        """The runtime dir (or a folder in it), made if missing, every level from /var/lib/jinbao-lab mode 0755."""
+        path = self.runtime_dir.joinpath(*parts)
+        try:
+            for level in (*reversed(path.parents), path):
+                if level == RUNTIME_BASE or RUNTIME_BASE in level.parents:
+                    level.mkdir(exist_ok=True)
+                    os.chmod(level, 0o755)  # whatever the umask: the users who run services must get in
+        except OSError as exc:
+            raise LabError(f"cannot make {path} ({exc.strerror}): run the lab as root (make lab-up)") from None
+        owner = self.runtime_dir / "state-dir"  # whose folder this is, for a human who finds it
+        if not owner.exists():
+            owner.write_text(f"{self.state_dir}\n")
+        return path
+
+    def forget_runtime_dir(self) -> str:
+        """Remove the runtime dir (a full `labctl reset`, `labctl clean`)."""
+        if not self.runtime_dir.exists():
+            return f"{self.runtime_dir}: none"
+        shutil.rmtree(self.runtime_dir)
+        return f"{self.runtime_dir}: removed"
 
     # --- secrets -------------------------------------------------------------------------------
     def secret(self, name: str) -> str:
@@ -144,6 +183,10 @@ class Service:
 
     kind = "base"
     start_timeout = 60.0
+    # The OS user the process runs as after it drops root (None: it stays root). Its data dir is then in the
+    # lab's runtime dir, which that user can reach from /, and it gets no PYTHONPATH into the clone.
+    runs_as: str | None = None
+    stop_signal = signal.SIGTERM
 
     def __init__(self, name: str, hostvars: dict, lab: Lab) -> None:
         self.name = name
@@ -151,7 +194,7 @@ class Service:
         self.lab = lab
         self.pid_file = lab.state_dir / "run" / f"{name}.pid"
         self.log_file = lab.state_dir / "log" / f"{name}.log"
-        self.data_dir = lab.state_dir / "data" / name
+        self.data_dir = (lab.runtime_dir if self.runs_as else lab.state_dir) / "data" / name
 
     # --- what a subclass provides ------------------------------------------------------------------
     def build(self) -> None:
@@ -198,15 +241,22 @@ class Service:
         return pid
 
     def start(self) -> str:
+        self._leave_legacy_data()
         if self.pid() is not None:
             ok, detail = self.health()
             if ok:
                 return "already running"
             self.stop()
         self.build()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.runs_as:
+            self.lab.make_runtime_dir("data", self.name)
+            require_reachable(self.name, self.data_dir, self.runs_as)
+        else:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
         self.prepare()
         env = dict(os.environ, **self.env())
+        if not self.runs_as:  # `python -m lab.<kind>.<module>` from any cwd (the data dir)
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
         with open(self.log_file, "ab") as log:
             log.write(f"\n--- {datetime.datetime.now(datetime.UTC).isoformat()} start\n".encode())
             log.flush()
@@ -234,7 +284,30 @@ class Service:
             shutil.rmtree(self.data_dir)
         return f"{stopped}; data forgotten"
 
+    def _leave_legacy_data(self) -> None:
+        """A lab made before the runtime dir kept a root-dropping process's data in .lab/data/<host>: stop
+        that process if it still runs from there, and move its data to the runtime dir (once)."""
+        legacy = self.lab.state_dir / "data" / self.name
+        if not self.runs_as or legacy == self.data_dir or not legacy.is_dir():
+            return
+        try:
+            pid = int(self.pid_file.read_text().strip())
+            if str(legacy).encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                os.kill(pid, self.stop_signal)
+                for _ in range(100):
+                    if not Path(f"/proc/{pid}").exists() or _is_zombie(pid):
+                        break
+                    time.sleep(0.1)
+        except (OSError, ValueError):
+            pass
+        if self.data_dir.exists():
+            shutil.rmtree(legacy)
+        else:
+            self.lab.make_runtime_dir("data")
+            shutil.move(legacy, self.data_dir)
+
     def stop(self) -> str:
+        self._leave_legacy_data()
         pid = self.pid()
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
@@ -262,6 +335,22 @@ class Service:
         ok, detail = self.health()
         return {"name": self.name, "kind": self.kind, "state": "up" if ok else "unhealthy", "pid": pid,
                 "health": detail}
+
+
+def require_reachable(name: str, path: Path, user: str) -> None:
+    """`user` can reach `path` from / (search permission on every folder above it); else one line on what to do."""
+    try:
+        account = pwd.getpwnam(user)
+    except KeyError:
+        raise LabError(f"{name}: the system has no {user!r} user, whom this service runs as") from None
+    groups = {account.pw_gid, *(g.gr_gid for g in grp.getgrall() if user in g.gr_mem)}
+    for folder in [*reversed(path.parents), path]:
+        st = folder.stat()
+        bit = (stat.S_IXUSR if st.st_uid == account.pw_uid else
+               stat.S_IXGRP if st.st_gid in groups else stat.S_IXOTH)
+        if not st.st_mode & bit:
+            raise LabError(f"{name}: {folder} (mode {stat.S_IMODE(st.st_mode):04o}) is closed to {user}, who runs "
+                           f"this service and must reach {path}: chmod o+x {folder}")
 
 
 def _is_zombie(pid: int) -> bool:

@@ -1,39 +1,50 @@
-"""labctl: start, stop and show the simulated facility.
+"""labctl: start, stop and show the simulated facility. Run from the repository root, as a module:
 
-    python lab/labctl.py up     [--inventory inventory/lab] [--only NAME ...]
-    python lab/labctl.py down   [--only NAME ...]
-    python lab/labctl.py status
-    python lab/labctl.py build
-    python lab/labctl.py reset  [--only NAME ...]    # stop and forget the state: back to the seed facility
-    python lab/labctl.py act NAME ACTION [ARG ...]   # a trigger or fault, e.g. act backup-01 run-backups
-    python lab/labctl.py actions                     # what `act` can do, per service
+    python -m lab.labctl up     [--inventory inventory/lab] [--only NAME ...]
+    python -m lab.labctl down   [--only NAME ...]
+    python -m lab.labctl status
+    python -m lab.labctl build
+    python -m lab.labctl reset  [--only NAME ...]    # stop and forget the state: back to the seed facility
+    python -m lab.labctl act NAME ACTION [ARG ...]   # a trigger or fault, e.g. act backup-01 run-backups
+    python -m lab.labctl actions                     # what `act` can do, per service
+    python -m lab.labctl clean                       # remove the lab's runtime dir (/var/lib/jinbao-lab/<hash>)
 
-Every inventory host with a `lab_service` variable is one simulated system; that variable names the
-folder under lab/ whose service.py provides it. `down` stops only what `up` started, by pid file.
+Every inventory host with a `lab_service` variable is one simulated system; that variable names its kind,
+one of KINDS below. `down` stops only what `up` started, by pid file.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import os
-import signal
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from lab.common import ROOT, Lab, LabError, Service, load_inventory
+from lab.feeds.service import Service as FeedAgent
+from lab.netdevices.fakenos.service import Service as FakeNosDevice
+from lab.netdevices.fakeswitch.service import Service as FakeSwitch
+from lab.nspawn.service import Service as NspawnMachine
+from lab.oncall.service import Service as OncallSink
+from lab.openbao.service import Service as OpenBao
+from lab.postgres.service import Service as PostgreSQL
+from lab.restic.service import Service as ResticServer
+from lab.snmpsim.service import Service as SnmpAgent
+from lab.sushy.service import Service as RedfishBmc
+from lab.vcsim.service import Service as VCenter
 
-from common import ROOT, Lab, LabError, Service, load_inventory
+# inventory `lab_service` -> the class that runs one such host
+KINDS: dict[str, type[Service]] = {
+    "fakenos": FakeNosDevice, "fakeswitch": FakeSwitch, "feeds": FeedAgent, "nspawn": NspawnMachine,
+    "oncall": OncallSink, "openbao": OpenBao, "postgres": PostgreSQL, "restic": ResticServer,
+    "snmpsim": SnmpAgent, "sushy": RedfishBmc, "vcsim": VCenter,
+}
 
 
 def _service_class(kind: str) -> type[Service]:
-    path = ROOT / "lab" / kind / "service.py"
-    if not path.exists():
-        raise LabError(f"lab_service {kind!r}: there is no {path.relative_to(ROOT)}")
-    spec = importlib.util.spec_from_file_location(f"lab_{kind}_service", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.Service
+    try:
+        return KINDS[kind]
+    except KeyError:
+        raise LabError(f"lab_service {kind!r} is not a lab service kind; known: {', '.join(sorted(KINDS))}") from None
 
 
 def services(inventory: Path, lab: Lab, only: list[str] | None = None) -> list[Service]:
@@ -50,28 +61,9 @@ def services(inventory: Path, lab: Lab, only: list[str] | None = None) -> list[S
     return found
 
 
-def stop_deployed(lab: Lab) -> list[tuple[str, str]]:
-    """Stop what playbooks started in the lab beside the simulators: the exporters monitoring.yml runs as
-    processes (.lab/run/jinbao-exporter-*.pid), so `down` leaves nothing of the lab running. A pid whose
-    process is not a monitors exporter any more is never signalled."""
-    done = []
-    for pid_file in sorted((lab.state_dir / "run").glob("jinbao-exporter-*.pid")):
-        name, state = pid_file.stem, "not running"
-        try:
-            pid = int(pid_file.read_text().split("\n", 1)[0])  # the pid, then the command line it ran
-            if b"monitors." in Path(f"/proc/{pid}/cmdline").read_bytes():
-                os.kill(pid, signal.SIGTERM)
-                state = "stopped"
-        except (OSError, ValueError):
-            pass
-        pid_file.unlink(missing_ok=True)
-        done.append((name, state))
-    return done
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="labctl", description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=("up", "down", "status", "build", "reset", "act", "actions"))
+    parser.add_argument("action", choices=("up", "down", "status", "build", "reset", "act", "actions", "clean"))
     parser.add_argument("words", nargs="*", help="act: NAME ACTION [ARG ...]")
     parser.add_argument("--inventory", default=str(ROOT / "inventory" / "lab"))
     parser.add_argument("--only", nargs="*", help="host names or service kinds to act on")
@@ -91,7 +83,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: {svcs[0].act(action, rest)}")
             return 0
         svcs = services(Path(args.inventory), lab, args.only)
-        if args.action == "actions":
+        if args.action == "clean":
+            running = [svc.name for svc in svcs if svc.runs_as and svc.pid() is not None]
+            if running:
+                raise LabError(f"{', '.join(running)} still running from {lab.runtime_dir}: labctl down first")
+            print(lab.forget_runtime_dir())
+        elif args.action == "actions":
             for svc in svcs:
                 for action, text in sorted(svc.actions.items()):
                     print(f"{svc.name:<20} {action:<22} {text}")
@@ -106,12 +103,11 @@ def main(argv: list[str] | None = None) -> int:
         elif args.action == "down":
             for svc in reversed(svcs):
                 print(f"{svc.name:<20} {svc.kind:<14} {svc.stop()}")
-            if not args.only:
-                for name, state in stop_deployed(lab):
-                    print(f"{name:<20} {'deployed':<14} {state}")
         elif args.action == "reset":
             for svc in reversed(svcs):
                 print(f"{svc.name:<20} {svc.kind:<14} {svc.reset()}")
+            if not args.only:
+                print(f"{'runtime dir':<20} {'':<14} {lab.forget_runtime_dir()}")
         else:
             bad = 0
             print(f"{'SERVICE':<20} {'KIND':<14} {'STATE':<10} {'PID':>7}  HEALTH")

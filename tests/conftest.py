@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -12,30 +11,22 @@ VENV_BIN = ROOT / ".venv" / "bin"
 
 os.environ.setdefault("ANSIBLE_CONFIG", str(ROOT / "ansible.cfg"))
 COLLECTIONS = ROOT / ".cache" / "collections"
-assert (COLLECTIONS / "ansible_collections" / "jinbao" / "dc" / "galaxy.yml").exists(), (
-    f"{COLLECTIONS}/ansible_collections/jinbao/dc is not the link to this repository: run `make deps`")
 
 
 def _install_collection_loader() -> None:
     """Ansible's own collection loader, before any test imports the collection: every test then imports
-    ansible_collections.jinbao.dc.plugins... exactly as ansible-playbook does (one loader, one copy of each module)."""
+    ansible_collections.jinbao.dc.plugins... exactly as ansible-playbook does (one loader, one copy of each module).
+    Under `ansible-test units` (make units) ansible-test has installed it already, on its own copy."""
+    # By name: under ansible-test units, module_utils tests see only the target side of ansible (no ansible.plugins).
+    if any(type(finder).__name__ == "_AnsibleCollectionFinder" for finder in sys.meta_path):
+        return
     from ansible.plugins.loader import init_plugin_loader
-
+    assert (COLLECTIONS / "ansible_collections" / "jinbao" / "dc" / "galaxy.yml").exists(), (
+        f"{COLLECTIONS}/ansible_collections/jinbao/dc is not the link to this repository: run `make deps`")
     init_plugin_loader([str(COLLECTIONS)])
 
 
 _install_collection_loader()
-
-
-def load_plugin_module(relpath: str, name: str):
-    """Import a file from plugins/ (module_utils, filter) by path, as the tests' own module `name`."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / relpath)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def required_tool(name: str, package: str) -> str:

@@ -1,6 +1,6 @@
 """Benchmark stage 3: playbooks/discover.yml against the usual community.vmware way, on one 2,000-VM simulator.
 
-    .venv/bin/python bench/discover/run.py [--vms 2000] [--port 18543]
+    .venv/bin/python -m bench.discover.run [--vms 2000] [--port 18543]
 
 Starts its own lab vCenter (own port on 127.0.0.1, own state under .cache/bench/discover), runs both
 playbooks against it one after the other (cold: empty reports directory each), prints both wall times
@@ -15,11 +15,8 @@ import re
 import signal
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from harness import ROOT, log, machine, run_playbook, simulator, update_benchmarks
+from bench.harness import ROOT, log, machine, run_playbook, simulator, update_benchmarks
 
 STATE = ROOT / ".cache" / "bench" / "discover"
 GOAL = 10.0
@@ -40,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     reports = {"project": STATE / "reports-project", "baseline": STATE / "reports-baseline"}
     # 2,000 VMs in one PropertyCollector page stream can take minutes on a loaded machine: allow it.
     extra = ["-e", f"lab_state_dir={lab.state_dir}", "-e", f"vcenter_port={args.port}",
-             "-e", "discover_vcenter_timeout=900"]
+             "-e", "vcenter_timeout=900"]
     try:
         log(f"starting a {args.vms}-VM simulator on 127.0.0.1:{args.port} (state {lab.state_dir.relative_to(ROOT)})")
         t0 = time.monotonic()

@@ -6,15 +6,13 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import sys
 from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "lab" / "snmpsim"))
+from lab.snmpsim import devices  # the MIB shapes the lab agents serve
 
-import devices  # noqa: E402  (lab/snmpsim/devices.py: the MIB shapes the lab agents serve)
+ROOT = Path(__file__).resolve().parents[2]
 
 ZONES = ("production", "exchange", "decision", "management")
 DAY = 86400

@@ -1,6 +1,6 @@
 """The baseline of the exporters bench: a naive collect-on-scrape exporter built from the project's own code.
 
-    .venv/bin/python bench/exporters/naive.py {backup|environment} --config.file X --web.listen-address H:P
+    .venv/bin/python -m bench.exporters.naive {backup|environment} --config.file X --web.listen-address H:P
 
 Same config file, same Collector class and the same probe() as `python -m monitors.<exporter>`, same
 prometheus_client HTTP server, same families (the target's own families plus the five self-metric families,
@@ -12,25 +12,25 @@ without background collection works.
 from __future__ import annotations
 
 import argparse
-import importlib
 import signal
 import sys
 import threading
 import time
 from collections.abc import Iterable
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import CollectorRegistry
 
+from monitors.backup import config as backup_config
+from monitors.backup.collector import BackupCollector
 from monitors.common.collection import BackgroundCollector, targets_from_config
 from monitors.common.config import load_config
 from monitors.common.server import parse_listen_address, serve
+from monitors.environment import config as environment_config
+from monitors.environment.collector import EnvironmentCollector
 
-COLLECTORS = {"backup": ("monitors.backup.collector", "BackupCollector"),
-              "environment": ("monitors.environment.collector", "EnvironmentCollector")}
+COLLECTORS = {"backup": (BackupCollector, backup_config.SCHEMA),
+              "environment": (EnvironmentCollector, environment_config.SCHEMA)}
 
 
 class NaiveCollector:
@@ -76,9 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config.file", dest="config_file", required=True)
     parser.add_argument("--web.listen-address", dest="listen", required=True)
     args = parser.parse_args(argv)
-    module, name = COLLECTORS[args.exporter]
-    collector_class = getattr(importlib.import_module(module), name)
-    schema = importlib.import_module(f"monitors.{args.exporter}.config").SCHEMA
+    collector_class, schema = COLLECTORS[args.exporter]
     config = load_config(args.config_file, schema)
     registry = CollectorRegistry(auto_describe=True)
     registry.register(NaiveCollector(collector_class(targets_from_config(config), config)))

@@ -1,7 +1,7 @@
 """Benchmark the exporters' /metrics: background collection against collect-on-scrape, with and without a hung
 backend, and the environment exporter's SNMP cost against Debian's prometheus-snmp-exporter 0.21.
 
-    .venv/bin/python bench/exporters/run.py [--jobs 10000] [--agents 25] [--probes 20] [--interval 20] [--no-write]
+    .venv/bin/python -m bench.exporters.run [--jobs 10000] [--agents 25] [--probes 20] [--interval 20] [--no-write]
 
 Everything runs on loopback, in one run, one process measured at a time (the others idle), and every
 process the bench starts is stopped at the end, on failure and on SIGTERM.
@@ -51,15 +51,9 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-import fixtures
-import procs
-from harness import ROOT, VENV_BIN, log, machine, update_benchmarks
-from procs import Proc
-
+from bench.exporters import fixtures, procs
+from bench.exporters.procs import Proc
+from bench.harness import ROOT, VENV_BIN, log, machine, update_benchmarks
 from monitors.environment import snmp
 
 STATE = ROOT / ".cache" / "bench" / "exporters"
@@ -82,7 +76,7 @@ def exporter_proc(label: str, exporter: str, config: Path, naive: bool = False) 
     port = PORTS[f"{exporter}-{'naive' if naive else 'project'}"]
     if procs.port_in_use(HOST, port):
         raise SystemExit(f"bench: {HOST}:{port} ({label}) is already in use; stop what listens there")
-    head = [str(VENV_BIN / "python"), str(ROOT / "bench" / "exporters" / "naive.py"), exporter] if naive else \
+    head = [str(VENV_BIN / "python"), "-m", "bench.exporters.naive", exporter] if naive else \
         [str(VENV_BIN / "python"), "-m", f"monitors.{exporter}", "--log.level", "error"]
     return Proc(label, [*head, "--config.file", str(config), "--web.listen-address", f"{HOST}:{port}"],
                 STATE / "logs" / f"{label}.log", ROOT).start()

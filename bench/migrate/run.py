@@ -1,6 +1,6 @@
 """Benchmark stage 5: one wave through playbooks/migrate.yml against a serial vmware_vmotion loop, and a resume.
 
-    .venv/bin/python bench/migrate/run.py [--vms 500] [--wave-vms 200] [--concurrency 8] [--relocate-ms 0,2000]
+    .venv/bin/python -m bench.migrate.run [--vms 500] [--wave-vms 200] [--concurrency 8] [--relocate-ms 0,2000]
 
 Starts its own lab vCenter (own port and state under .cache/bench/migrate), discovers and plans it (not
 timed; wave size --wave-vms, capacity rules relaxed so that one wave of that size fits), takes the
@@ -26,9 +26,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from harness import ROOT, lab_operator, log, machine, run_playbook, simulator, update_benchmarks
+from bench.harness import ROOT, lab_operator, log, machine, run_playbook, simulator, update_benchmarks
 
 STATE = ROOT / ".cache" / "bench" / "migrate"
 GOAL, RESUME_GOAL = 5.0, 0.10
@@ -120,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     gate = lab_operator()  # migrate.yml is cert-gated
     svc = simulator("vc-bench-migrate", args.port, STATE, args.vms)
     extra = ["-e", f"lab_state_dir={svc.lab.state_dir}", "-e", f"vcenter_port={args.port}",
-             "-e", "discover_vcenter_timeout=900", "-e", "migrate_vcenter_timeout=900", *gate]
+             "-e", "vcenter_timeout=900", *gate]
     relaxed = ["-e", f"plan_wave_size={args.wave_vms}", "-e", "plan_cpu_overcommit=100",
                "-e", "plan_memory_overcommit=100", "-e", "plan_datastore_fill_limit=1.0", "-e", "plan_host_reserve=0",
                "-e", "plan_replace=true"]

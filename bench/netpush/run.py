@@ -1,11 +1,11 @@
 """Benchmark issue #4: configure 30 simulated core switches through playbooks/network.yml, side by side with a
 serial loop of the same play and a bare netmiko script on a thread pool.
 
-    .venv/bin/python bench/netpush/run.py [--latency none|ios] [--rounds 1] [--workers 25] [--runs project,bare,serial]
-                                          [--no-write]
+    PYTHONPATH=.cache/collections .venv/bin/python -m bench.netpush.run [--latency none|ios] [--rounds 1]
+        [--workers 25] [--runs project,bare,serial] [--no-write]
 
 The switches: bench-sw-01..30 of bench/netpush/inventory, fake-switches Cisco IOS (the lab's extended
-`cisco_generic` model, lab/fakeswitch) on 127.0.0.1:18901-18930, each a copy of the lab's core-01 (odd
+`cisco_generic` model, lab/netdevices/fakeswitch) on 127.0.0.1:18901-18930, each a copy of the lab's core-01 (odd
 numbers, side a of a pair) or core-02 (even, side b) with its seed configuration, so the core template has a
 real delta to push (VRFs, SVIs into their VRF, zone ACLs: ~70 lines). Their state (data, pid files, logs,
 known_hosts) is under .cache/bench/netpush/lab; the password is the lab's. They are stopped at the end, also
@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.util
 import json
 import os
 import re
@@ -54,13 +53,14 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import jinja2
 import yaml
-from harness import ROOT, VENV_BIN, lab_operator, log, machine, update_benchmarks
 
-import common
+from ansible_collections.jinbao.dc.plugins.filter import network as filters
+from ansible_collections.jinbao.dc.plugins.module_utils.seams import netdev
+from bench.harness import ROOT, VENV_BIN, lab_operator, log, machine, update_benchmarks
+from lab import common
+from lab.netdevices.fakeswitch import service as fakeswitch
 
 HERE = Path(__file__).resolve().parent
 INVENTORY = HERE / "inventory"
@@ -76,9 +76,9 @@ RUNS = ("project", "bare", "serial")
 PORTS = range(18901, 18931)
 KEEP_ON_RESET = {"ssh_host_rsa_key"}  # a reset forgets the configuration, not the device's host key
 # --latency ios: how long real IOS-class gear takes to answer what a change sends, which the simulator answers at
-# once (lab/fakeswitch faults.json "delay": the device's one session waits, as on a real switch). Conservative
-# figures for a chassis or stack with a core-size configuration: building the running configuration takes about
-# a second, writing flash or NVRAM a few seconds, arming the archive for the revert timer a second.
+# once (lab/netdevices/fakeswitch faults.json "delay": the device's one session waits, as on a real switch).
+# Conservative figures for a chassis or stack with a core-size configuration: building the running configuration
+# takes about a second, writing flash or NVRAM a few seconds, arming the archive for the revert timer a second.
 LATENCY = {
     "none": {},
     "ios": {r"^show running-config": 1.0, r"^copy running-config flash:": 2.0,
@@ -87,26 +87,12 @@ LATENCY = {
             r"^show (version|interfaces|vlan|lldp)": 0.3},
 }
 
-
-def _load(name: str, path: Path):
-    """A module loaded by path under its own name (lab/fakeswitch's netdev.py and the project's
-    plugins/module_utils/seams/netdev.py share a file name)."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-fakeswitch = _load("bench_netpush_fakeswitch", ROOT / "lab" / "fakeswitch" / "service.py")
-netdev = _load("bench_netpush_netdev", ROOT / "plugins" / "module_utils" / "netdev.py")
-filters = _load("bench_netpush_filters", ROOT / "plugins" / "filter" / "network.py")
 IOS = netdev.VENDORS["cisco"]
 
 
 # --- the bench switches ------------------------------------------------------------------------------------
 class Switches:
-    """The 30 bench switches as lab services (lab/fakeswitch), built from the bench inventory."""
+    """The 30 bench switches as lab services (lab/netdevices/fakeswitch), built from the bench inventory."""
 
     def __init__(self, latency: dict | None = None) -> None:
         self.latency = latency or {}
@@ -335,8 +321,8 @@ def check_devices(sw: Switches, intended: dict[str, str]) -> list[str]:
 
 def session_steps(sw: Switches) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
     """Untimed: one switch from its seed, alone, step by step, (1) through the project's session code
-    (plugins/module_utils/seams/netdev.py, as netdev_config_batch calls it: connect() and the confirm timer of the role's default)
-    and (2) as the bare script does it. Both lists are (step, seconds)."""
+    (plugins/module_utils/seams/netdev.py, as netdev_config_batch calls it: connect() and the confirm timer of the
+    role's default) and (2) as the bare script does it. Both lists are (step, seconds)."""
     name, svc = sw.services[0].name, sw.services[0]
     intended = render_intended(sw.hostvars[name])
     steps: list[tuple[str, float]] = []
@@ -605,12 +591,13 @@ def section(args, times, med, speedup, overhead, span, typical, cpu, tasks, step
     else:
         delays = ", ".join(f"`{k}` {v:g} s" for k, v in LATENCY[args.latency].items())
         device = wrap(f"""Each switch takes as long as IOS-class gear to answer what a change sends (bench/netpush
-            LATENCY[{args.latency!r}], lab/fakeswitch faults.json `delay`: {delays}); the simulator itself answers
-            at once. The wait holds up the session that sent the command, not the device's other sessions (as on
+            LATENCY[{args.latency!r}], lab/netdevices/fakeswitch faults.json `delay`: {delays}); the simulator
+            itself answers at once. The wait holds up the session that sent the command, not the device's other
+            sessions (as on
             real gear, where a show command on another vty line runs while the switch writes NVRAM). Every run
             meets the same devices.""")
     intro = wrap(f"""`make bench-netpush` (bench/netpush/run.py --latency {args.latency}, issue #4): {n} simulated
-        Cisco IOS core switches (lab/fakeswitch `cisco_generic`, bench-sw-01..{n} on
+        Cisco IOS core switches (lab/netdevices/fakeswitch `cisco_generic`, bench-sw-01..{n} on
         127.0.0.1:{PORTS[0]}-{PORTS[-1]}, {n // 2} redundant pairs) taken from their seed (the lab's core pair as
         found) to the core template: {span} lines per switch (VRFs, SVIs moved into their VRF, zone ACLs). Each run
         starts from all switches reset to the seed, with fresh report and backup folders, and is checked afterwards:
@@ -627,8 +614,9 @@ def section(args, times, med, speedup, overhead, span, typical, cpu, tasks, step
         change record), side b of every pair read while side a saves and changed once all of side a is
         saved; then the policy check of the running configurations. The serial loop: the same play with
         one switch per batch. The bare script: one netmiko session per switch on a thread pool, side a then side
-        b: `show running-config` to a backup file with its SHA-256, the same delta (plugins/module_utils/seams/netdev.py,
-        the same intended configuration), pushed, verified by reading the configuration again, `write memory`;
+        b: `show running-config` to a backup file with its SHA-256, the same delta
+        (plugins/module_utils/seams/netdev.py, the same intended configuration), pushed, verified by reading the
+        configuration again, `write memory`;
         nothing else.""")
     bullets = "\n".join(wrap(text, bullet=True) for text in (
         f"""The device work of the project's run, the batch change of both sides, takes {config:.1f} s; the serial

@@ -1,6 +1,6 @@
 """Benchmark operator onboarding: 1,000 operators in one playbook run against a bare hvac script, same Vault.
 
-    .venv/bin/python bench/pki/run.py [--operators 1000] [--rounds 3] [--rate-sample 100] [--no-write]
+    .venv/bin/python -m bench.pki.run [--operators 1000] [--rounds 3] [--rate-sample 100] [--no-write]
 
 Uses the lab's Vault (vault-01: started and its PKI built if needed). Each round runs, side by side:
 - the project: `ansible-playbook playbooks/operator_onboard.yml -e '{"operators": [...]}'` (ansible start-up
@@ -28,14 +28,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import hvac
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from harness import ROOT, lab_operator, log, machine, run_playbook, update_benchmarks
+
+from bench.harness import ROOT, lab_operator, log, machine, run_playbook, update_benchmarks
 
 STATE = ROOT / ".cache" / "bench" / "pki"
 LAB = ROOT / ".lab"

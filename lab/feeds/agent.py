@@ -2,7 +2,7 @@
 them to the destination, keeping a sha256sum-format manifest on both sides (what a real zone-crossing
 transfer agent does).
 
-    python lab/feeds/agent.py --config .lab/data/feed-agent-01/agent.json
+    python -m lab.feeds.agent --config .lab/data/feed-agent-01/agent.json
 
 agent.json (written by lab/feeds/service.py): {"root": DIR, "control": FILE, "status": FILE, "keep": N,
 "feeds": [{name, source_dir, destination_dir, schedule_seconds, checksum_manifest}, ...]}.

@@ -10,7 +10,6 @@ The feeds are the inventory's `data_feeds` (group_vars/all/feeds.yml); their dir
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import sys
@@ -18,22 +17,10 @@ import time
 from pathlib import Path
 from typing import ClassVar
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from lab import common
+from lab.feeds import agent
 
-import common
-
-AGENT = Path(__file__).resolve().parent / "agent.py"
 FEED_KEYS = ("name", "source_dir", "destination_dir", "schedule_seconds")
-
-
-def _agent():
-    """lab/feeds/agent.py as a module (its manifest and atomic-write helpers)."""
-    if "lab_feeds_agent" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("lab_feeds_agent", AGENT)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["lab_feeds_agent"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["lab_feeds_agent"]
 
 
 class Service(common.Service):
@@ -75,7 +62,7 @@ class Service(common.Service):
         self.status_file.unlink(missing_ok=True)
 
     def command(self) -> list[str]:
-        return [sys.executable, str(AGENT), "--config", str(self.config_file)]
+        return [sys.executable, "-m", "lab.feeds.agent", "--config", str(self.config_file)]
 
     def health(self) -> tuple[bool, str]:
         try:
@@ -120,7 +107,7 @@ class Service(common.Service):
         os.replace(tmp, self.control_file)
 
     def _manifest(self, feed: dict, side: str) -> dict[str, str]:
-        return _agent().read_manifest(self.data_dir / feed[side] / feed.get("checksum_manifest", "MANIFEST.sha256"))
+        return agent.read_manifest(self.data_dir / feed[side] / feed.get("checksum_manifest", "MANIFEST.sha256"))
 
     def _corrupt(self, feed: dict) -> str:
         delivered = sorted(self._manifest(feed, "destination_dir"))
@@ -137,7 +124,6 @@ class Service(common.Service):
         return f"{feed['name']}: flipped bytes in {feed['destination_dir']}/{path.name}"
 
     def _redeliver(self, feed: dict) -> int:
-        agent = _agent()
         fixed = 0
         source_dir = self.data_dir / feed["source_dir"]
         destination_dir = self.data_dir / feed["destination_dir"]

@@ -10,12 +10,9 @@ from __future__ import annotations
 import json
 import sys
 import urllib.request
-from pathlib import Path
 from typing import ClassVar
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import common
+from lab import common
 
 
 class Service(common.Service):
@@ -35,8 +32,8 @@ class Service(common.Service):
         self.alerts_file = self.data_dir / "alerts.jsonl"
 
     def command(self) -> list[str]:
-        return [sys.executable, str(Path(__file__).resolve().parent / "sink.py"),
-                "--listen", f"{self.address}:{self.port}", "--out", str(self.alerts_file)]
+        return [sys.executable, "-m", "lab.oncall.sink", "--listen", f"{self.address}:{self.port}",
+                "--out", str(self.alerts_file)]
 
     def health(self) -> tuple[bool, str]:
         url = f"http://{self.address}:{self.port}/-/healthy"

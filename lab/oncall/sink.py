@@ -1,6 +1,6 @@
 """The lab's on-call pager: a webhook receiver that writes down every notification Alertmanager sends.
 
-    python lab/oncall/sink.py --listen 127.0.0.1:19095 --out .lab/data/oncall-sink/alerts.jsonl
+    python -m lab.oncall.sink --listen 127.0.0.1:19095 --out .lab/data/oncall-sink/alerts.jsonl
 
 Every POST (any path, e.g. /critical/production) appends one JSON line {"received_at", "path", "body"} to
 the output file; a body that is not JSON is kept as text. GET /-/healthy answers 200 with the count so far.

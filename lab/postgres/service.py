@@ -1,8 +1,10 @@
 """labctl service `postgres`: a real PostgreSQL 15 primary and its streaming standby (Debian's postgresql-15).
 
 A host with `postgres_port` is a primary; a host that also names `postgres_primary` is a streaming standby
-of that host. Everything lives under .lab/data/<host>/: the cluster in pgdata/ (owned by the `postgres` OS
-user, mode 0700; the server refuses to run as root), its unix socket inside pgdata/, TCP on 127.0.0.1 only.
+of that host. The server refuses to run as root and runs as the `postgres` OS user, who may not reach the
+clone (root's home, `mktemp -d`), so its data dir is in the lab's runtime dir (lab/common.py),
+/var/lib/jinbao-lab/<hash>/data/<host>/: the cluster in pgdata/ (owned by postgres, mode 0700), its unix
+socket inside pgdata/, the standby's replication passfile beside it; TCP on 127.0.0.1 only.
 
 Primary, at first start: initdb, the lab settings (lab.conf, included from postgresql.conf), pg_hba with
 scram-sha-256 on 127.0.0.1 and peer (root and postgres mapped to the superuser) on the socket. Seeded at
@@ -24,13 +26,10 @@ import os
 import pwd
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import common
+from lab import common
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 OS_USER = "postgres"
@@ -57,6 +56,8 @@ def _os_user() -> pwd.struct_passwd:
 class Service(common.Service):
     kind = "postgres"
     start_timeout = 90.0
+    runs_as = OS_USER
+    stop_signal = signal.SIGINT  # fast shutdown: smart shutdown (SIGTERM) would wait for the exporter's sessions
 
     def __init__(self, name: str, hostvars: dict, lab: common.Lab) -> None:
         super().__init__(name, hostvars, lab)

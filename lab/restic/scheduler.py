@@ -2,7 +2,7 @@
 restore-test interval, a `restic check` and a restore test (restore one file, compare its SHA-256), writing
 one job record per run (monitors/backup/JOB-RECORDS.md) to records/<job>.jsonl.
 
-    python lab/restic/scheduler.py CONFIG.json     # CONFIG is written by lab/restic/service.py
+    python -m lab.restic.scheduler CONFIG.json     # CONFIG is written by lab/restic/service.py
 
 The functions run_backup/run_verify are also called by `labctl act backup-01 run-backups|run-verify`;
 a per-job file lock keeps the scheduler and labctl from running the same job at once.

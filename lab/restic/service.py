@@ -13,7 +13,6 @@ break-repo garbles the job's data packs (restic check fails, restore tests fail)
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import random
@@ -24,20 +23,12 @@ import time
 from pathlib import Path
 from typing import ClassVar
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import common
+from lab import common
+from lab.restic import scheduler
 
 HERE = Path(__file__).resolve().parent
 RESTIC = "/usr/bin/restic"
 RESTORE_TEST_FILE = "table-01.csv"
-
-
-def _scheduler():
-    spec = importlib.util.spec_from_file_location("lab_restic_scheduler", HERE / "scheduler.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 class Service(common.Service):
@@ -98,21 +89,20 @@ class Service(common.Service):
         for sub in ("sources", "repos", "records", "locks", "cache", "scratch", "faults"):
             (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
         config = self.scheduler_config()
-        sched = _scheduler()
         for job, jc in zip(self.jobs, config["jobs"], strict=True):
             self.lab.secret(f"restic-{job['name']}")  # generated once, never printed
             self._sample_data(job, Path(jc["source"]))
-            jc["restore_test_sha256"] = sched._sha256(Path(jc["source"]) / RESTORE_TEST_FILE)
+            jc["restore_test_sha256"] = scheduler._sha256(Path(jc["source"]) / RESTORE_TEST_FILE)
             if not (Path(jc["repository"]) / "config").exists():
                 shutil.rmtree(jc["repository"], ignore_errors=True)
-                proc = subprocess.run([RESTIC, "init"], env=sched._env(jc, config["cache_dir"]), capture_output=True,
-                                      text=True, timeout=120)
+                proc = subprocess.run([RESTIC, "init"], env=scheduler._env(jc, config["cache_dir"]),
+                                      capture_output=True, text=True, timeout=120)
                 if proc.returncode != 0:
                     raise common.LabError(f"{self.name}: restic init of {jc['repository']} failed: "
                                           f"{proc.stderr.strip()[-300:]}")
             marker = Path(jc["repository"]) / ".lab-seeded-corrupt"
             if job.get("lab_seed_corrupt") and not marker.exists():
-                sched.run_backup(config, jc)
+                scheduler.run_backup(config, jc)
                 self._garble_packs(Path(jc["repository"]))
                 marker.write_text("data packs garbled at seed time (lab_seed_corrupt)\n")
         self.config_file.write_text(json.dumps(config, indent=2) + "\n")
@@ -145,7 +135,7 @@ class Service(common.Service):
         return packs
 
     def command(self) -> list[str]:
-        return [sys.executable, str(HERE / "scheduler.py"), str(self.config_file)]
+        return [sys.executable, "-m", "lab.restic.scheduler", str(self.config_file)]
 
     def health(self) -> tuple[bool, str]:
         beat = self.data_dir / "scheduler.heartbeat"
@@ -172,12 +162,11 @@ class Service(common.Service):
             return super().act(action, args)
         config = json.loads(self.config_file.read_text())
         by_name = {jc["name"]: jc for jc in config["jobs"]}
-        sched = _scheduler()
         if action == "run-backups":
-            return ", ".join(f"{jc['name']} {sched.run_backup(config, jc)}" for jc in config["jobs"])
+            return ", ".join(f"{jc['name']} {scheduler.run_backup(config, jc)}" for jc in config["jobs"])
         if action == "run-verify":
             chosen = [by_name[self._job(args[0])["name"]]] if args else config["jobs"]
-            return "; ".join(f"{jc['name']}: {sched.run_verify(config, jc)}" for jc in chosen)
+            return "; ".join(f"{jc['name']}: {scheduler.run_verify(config, jc)}" for jc in chosen)
         if action == "heal":
             return self._heal(config, by_name)
         if len(args) != 1:
@@ -187,7 +176,7 @@ class Service(common.Service):
         parked = self.data_dir / "faults" / jc["name"]
         if action == "fail-backup":
             source = Path(jc["source"])
-            with sched.job_lock(config, jc):
+            with scheduler.job_lock(config, jc):
                 if source.exists():
                     parked.mkdir(parents=True, exist_ok=True)
                     shutil.rmtree(parked / "source", ignore_errors=True)
@@ -198,7 +187,7 @@ class Service(common.Service):
         # break-repo
         if jc["name"] in faults["break-repo"]:
             return f"{jc['name']}: repository already broken"
-        with sched.job_lock(config, jc):
+        with scheduler.job_lock(config, jc):
             repo = Path(jc["repository"])
             saved = parked / "packs"
             shutil.rmtree(saved, ignore_errors=True)
@@ -213,19 +202,18 @@ class Service(common.Service):
 
     def _heal(self, config: dict, by_name: dict) -> str:
         faults, done = self._faults(), []
-        sched = _scheduler()
         for name in faults["fail-backup"]:
             jc = by_name.get(name)
             parked = self.data_dir / "faults" / name / "source"
             if jc and parked.exists() and not Path(jc["source"]).exists():
-                with sched.job_lock(config, jc):
+                with scheduler.job_lock(config, jc):
                     parked.rename(jc["source"])
             done.append(f"{name} source back")
         for name in faults["break-repo"]:
             jc = by_name.get(name)
             saved = self.data_dir / "faults" / name / "packs"
             if jc and saved.exists():
-                with sched.job_lock(config, jc):
+                with scheduler.job_lock(config, jc):
                     for pack in saved.glob("*/*"):
                         shutil.copy2(pack, Path(jc["repository"]) / "data" / pack.parent.name / pack.name)
                 shutil.rmtree(saved)

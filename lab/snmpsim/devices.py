@@ -23,6 +23,7 @@ A record is (oid, tag, value) in snmprec terms: tag 2 INTEGER, 4 OCTET STRING, 6
 
 from __future__ import annotations
 
+import sysconfig
 from pathlib import Path
 
 Record = tuple[str, str, str]
@@ -82,9 +83,8 @@ def _system(descr: str, object_id: str, name: str, location: str) -> dict[str, t
 
 
 def eaton_recording() -> Path:
-    import snmpsim
-
-    return Path(snmpsim.__file__).resolve().parent / "data" / "recorded" / "eaton-9PX-partial-walk.snmprec"
+    """The recording in this interpreter's snmpsim (found through the venv's site-packages, not imported)."""
+    return Path(sysconfig.get_path("purelib")) / "snmpsim" / "data" / "recorded" / "eaton-9PX-partial-walk.snmprec"
 
 
 # --- ups: Eaton 9PX, XUPS-MIB from the recording plus RFC 1628 UPS-MIB ---------------------------------------

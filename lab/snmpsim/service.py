@@ -10,8 +10,10 @@ Layout under .lab/data/<host>/: agent/<community>.snmprec (the data snmpsim serv
 file name), cache/ (snmpsim's index), variant (the variant in force, kept across restarts).
 
 snmpsim refuses to run as root: it drops to nobody:nogroup (--process-user/--process-group) after binding,
-so it runs from the project's .venv (made with /usr/bin/python3, outside root's home) and agent/ and cache/
-belong to nobody.
+and then still imports modules and reads its data. So nothing it needs is in the clone, whose parent may be
+closed to nobody (root's home, `mktemp -d`): it runs from its own venv, made with /usr/bin/python3 from
+lab/snmpsim/requirements.txt in the lab's runtime dir (/var/lib/jinbao-lab/<hash>/snmpsim-venv, at build),
+and its data dir is the runtime dir's data/<host>/, where agent/ and cache/ belong to nobody (lab/common.py).
 
 `labctl act HOST variant NAME` rewrites agent/<community>.snmprec (atomically, with a new mtime): snmpsim
 re-reads a data file whose mtime changed and rebuilds its index, so the next request sees the new data.
@@ -22,21 +24,20 @@ The action checks that over SNMP and restarts the agent if it still answers the 
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import hashlib
 import os
 import pwd
-import sys
+import shutil
+import subprocess
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from lab import common
+from lab.snmpsim import devices
 
-import devices
-
-import common
-
-ROOT = Path(__file__).resolve().parents[2]
-RESPONDER = ROOT / ".venv" / "bin" / "snmpsim-command-responder"
+REQUIREMENTS = Path(__file__).resolve().parent / "requirements.txt"
+BASE_PYTHON = "/usr/bin/python3"  # Debian's: its standard library is readable by nobody
 RUN_AS = ("nobody", "nogroup")
 SYS_NAME = "1.3.6.1.2.1.1.5.0"
 
@@ -44,6 +45,7 @@ SYS_NAME = "1.3.6.1.2.1.1.5.0"
 class Service(common.Service):
     kind = "snmpsim"
     start_timeout = 60.0
+    runs_as = RUN_AS[0]
 
     def __init__(self, name: str, hostvars: dict, lab: common.Lab) -> None:
         super().__init__(name, hostvars, lab)
@@ -83,10 +85,38 @@ class Service(common.Service):
             return "normal"
         return name if name in devices.VARIANTS[self.profile] else "normal"
 
+    @property
+    def venv(self) -> Path:
+        return self.lab.runtime_dir / "snmpsim-venv"
+
+    @property
+    def responder(self) -> Path:
+        return self.venv / "bin" / "snmpsim-command-responder"
+
     # --- lifecycle -----------------------------------------------------------------------------------------
     def build(self) -> None:
-        if not RESPONDER.exists():
-            raise common.LabError(f"{self.name}: {RESPONDER} is missing; install snmpsim into .venv (make deps)")
+        """The responder's venv in the runtime dir, from lab/snmpsim/requirements.txt; fast when up to date."""
+        wanted = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
+        stamp = self.venv / ".requirements.sha256"
+        if self.responder.exists() and stamp.exists() and stamp.read_text().strip() == wanted:
+            return
+        self.lab.make_runtime_dir()
+        with open(self.lab.runtime_dir / ".snmpsim-venv.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # another labctl may be building it right now
+            if self.responder.exists() and stamp.exists() and stamp.read_text().strip() == wanted:
+                return
+            print(f"\n{self.name:<20} making {self.venv} (snmpsim, run as {RUN_AS[0]}) ...", end=" ", flush=True)
+            shutil.rmtree(self.venv, ignore_errors=True)
+            for what, argv in (("venv", [BASE_PYTHON, "-m", "venv", str(self.venv)]),
+                               ("pip install", [str(self.venv / "bin" / "python"), "-m", "pip", "install", "-q",
+                                                "--disable-pip-version-check", "-r", str(REQUIREMENTS)])):
+                proc = subprocess.run(argv, capture_output=True, text=True, timeout=900)
+                if proc.returncode != 0:
+                    raise common.LabError(f"{self.name}: {what} for {self.venv} failed (is python3-venv installed? "
+                                          f"lab/packages.apt):\n{(proc.stderr or proc.stdout).strip()[-2000:]}")
+            os.chmod(self.venv, 0o755)
+            stamp.write_text(wanted + "\n")
+        common.require_reachable(self.name, self.responder, RUN_AS[0])
 
     def prepare(self) -> None:
         uid, gid = _run_as_ids()
@@ -99,7 +129,7 @@ class Service(common.Service):
         self._write(self.current_variant())
 
     def command(self) -> list[str]:
-        return [str(RESPONDER), f"--data-dir={self.agent_dir}", f"--cache-dir={self.cache_dir}",
+        return [str(self.responder), f"--data-dir={self.agent_dir}", f"--cache-dir={self.cache_dir}",
                 f"--agent-udpv4-endpoint={self.address}:{self.port}",
                 f"--process-user={RUN_AS[0]}", f"--process-group={RUN_AS[1]}", "--log-level=info"]
 

@@ -1,6 +1,6 @@
 """The lab BMC: sushy-tools' Redfish emulator with its fake driver, plus what a server move needs.
 
-    python lab/sushy/emulator.py --config <file> [sushy-emulator options]
+    python -m lab.sushy.emulator --config <file> [sushy-emulator options]
 
 The stock fake driver has no model or serial number, and every power change lands after a random 1-11 s.
 This launcher keeps sushy-emulator as it is and adds, from the config file:

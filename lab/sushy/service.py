@@ -15,13 +15,8 @@ import ssl
 import sys
 import urllib.error
 import urllib.request
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import common
-
-ROOT = Path(__file__).resolve().parents[2]
+from lab import common
 
 
 class Service(common.Service):
@@ -73,7 +68,7 @@ class Service(common.Service):
             f"LAB_FAULTS_FILE = {str(self.faults_file)!r}\n")
 
     def command(self) -> list[str]:
-        return [sys.executable, str(ROOT / "lab" / "sushy" / "emulator.py"), "--config", str(self.config_file)]
+        return [sys.executable, "-m", "lab.sushy.emulator", "--config", str(self.config_file)]
 
     def health(self) -> tuple[bool, str]:
         """An authenticated read of the system, verified against the lab CA."""

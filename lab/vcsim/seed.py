@@ -5,7 +5,7 @@ The Go main builds it in-process at start, which takes about a second for 2,000 
 them through the API from Python would take minutes. The expansion is deterministic, so the
 integration tests compute their expectations from the same function.
 
-    python lab/vcsim/seed.py [--vms N] [--no-anomalies] [--out plan.json]   # print or write the plan
+    python -m lab.vcsim.seed [--vms N] [--no-anomalies] [--out plan.json]   # print or write the plan
 """
 
 from __future__ import annotations

@@ -8,17 +8,13 @@ import os
 import re
 import ssl
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+from lab import common
+from lab.vcsim import seed
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE))
-
-import seed  # noqa: E402
-
-import common  # noqa: E402
 
 GOPATH = "/usr/share/gocode"
 SIMULATOR_SRC = Path(GOPATH) / "src/github.com/vmware/govmomi/simulator"

@@ -1,4 +1,7 @@
-"""python -m monitors.replication --config.file replication.yml [--web.listen-address 127.0.0.1:19102]"""
+"""python -m monitors.replication --config.file replication.yml [--web.listen-address 127.0.0.1:19102]
+
+Installed (monitors/pyproject.toml), the same runs as the console script `jinbao-replication-exporter`.
+"""
 
 from __future__ import annotations
 

@@ -1,19 +1,8 @@
+# Copyright: (c) 2026, jinbao-dc maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The audit trail: every ansible-playbook run, recorded in a hash-chained, append-only JSON-lines log."""
 
 from __future__ import annotations
-
-import getpass
-import os
-import socket
-import sys
-import uuid
-from pathlib import Path
-from typing import Any
-
-from ansible import context
-from ansible.plugins.callback import CallbackBase
-
-from ansible_collections.jinbao.dc.plugins.module_utils.audit import chain
 
 DOCUMENTATION = r"""
 ---
@@ -59,6 +48,19 @@ options:
     env: [{name: JINBAO_AUDIT_RETENTION_DAYS}]
     ini: [{section: callback_audit_log, key: retention_days}]
 """
+
+import getpass
+import os
+import socket
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+from ansible import context
+from ansible.plugins.callback import CallbackBase
+
+from ansible_collections.jinbao.dc.plugins.module_utils.audit import chain
 
 ROOT = Path(__file__).resolve().parents[2]
 # The cert gate, by its fully qualified name only: a module of that short name in another collection is not it.

@@ -1,4 +1,4 @@
-"""Filters for the consolidation plan (plan.yml): pure transforms over plugins/module_utils/consolidation/planning.py."""
+"""Filters for the consolidation plan (plan.yml): pure transforms over module_utils/consolidation/planning.py."""
 
 from __future__ import annotations
 

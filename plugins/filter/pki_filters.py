@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.jinbao.dc.plugins.module_utils import pki
+from ansible_collections.jinbao.dc.plugins.module_utils.pki import certificates as pki
 
 
 def service_cert_requests(services: list[dict], domain: str) -> list[dict]:
@@ -22,7 +22,7 @@ def service_cert_requests(services: list[dict], domain: str) -> list[dict]:
 
 
 def pki_tables(state: dict) -> list[dict]:
-    """The report's PKI section as tables; see module_utils/pki.tables. Empty when there is no PKI state."""
+    """The report's PKI section as tables (module_utils/pki/certificates.tables); empty without PKI state."""
     return pki.tables(state) if state else []
 
 

@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright: (c) 2026, jinbao-dc maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Collect the auditor's evidence pack for a period: the six rule areas, every claim linked to its evidence."""
 
 from __future__ import annotations
@@ -26,39 +28,62 @@ options:
     description: End of the period, RFC 3339, C(now), or C(run end) (the end of that run; now while it runs).
     type: str
     required: true
-  run_playbook: {description: The playbook whose run C(run start)/C(run end) mean., type: str,
-                 default: playbooks/site.yml}
-  reports_dir: {description: The reports folder (plan.json, waves/, physical/, network/, pki/, audit/)., type: path,
-                required: true}
-  project_dir: {description: The project root; texts name paths relative to it (default the parent of reports_dir).,
-                type: path}
-  out_root: {description: Where packs are kept; this one goes to <out_root>/<from>_<to> (default reports_dir/evidence).,
-             type: path}
-  audit_log: {description: The audit log's current file (default reports_dir/audit/audit.jsonl)., type: path}
-  audit_sink2: {description: Its second copy, compared by the integrity check (unset - the primary alone)., type: path}
-  gate_log: {description: The gate's log (default reports_dir/audit/gate.jsonl)., type: path}
-  registers: {description: Register name (operators, services) to its CSV (default reports_dir/pki/<name>.csv).,
-              type: dict}
-  backups_dir: {description: The switches' configuration backups (default project_dir/backups)., type: path}
-  runbooks_dir: {description: The runbooks (policies/, alerts/) the pack links to (default project_dir/runbooks).,
-                 type: path}
+  run_playbook:
+    description: The playbook whose run C(run start)/C(run end) mean.
+    type: str
+    default: playbooks/site.yml
+  reports_dir:
+    description: The reports folder (plan.json, C(waves/), C(physical/), C(network/), C(pki/), C(audit/)).
+    type: path
+    required: true
+  project_dir:
+    description: The project root; texts name paths relative to it (default the parent of I(reports_dir)).
+    type: path
+  out_root:
+    description: Where packs are kept; this one goes to C(<out_root>/<from>_<to>) (default C(<reports_dir>/evidence)).
+    type: path
+  audit_log:
+    description: The audit log's current file (default C(<reports_dir>/audit/audit.jsonl)).
+    type: path
+  audit_sink2:
+    description: Its second copy, compared by the integrity check (unset - the primary alone).
+    type: path
+  gate_log:
+    description: The gate's log (default C(<reports_dir>/audit/gate.jsonl)).
+    type: path
+  registers:
+    description:
+      - Register name (C(operators), C(services)) to its CSV file.
+      - Unset - C(operators) and C(services), each at C(<reports_dir>/pki/<name>.csv).
+    type: dict
+  backups_dir:
+    description: The switches' configuration backups (default C(<project_dir>/backups)).
+    type: path
+  runbooks_dir:
+    description: The runbooks (C(policies/), C(alerts/)) the pack links to (default C(<project_dir>/runbooks)).
+    type: path
   prometheus_url:
     description: The city Prometheus (http or https, host and port); empty - the Prometheus sections say that none
       is configured.
     type: str
     default: ""
-  prometheus_ca_file: {description: CA bundle of an https Prometheus., type: path}
-  timeout: {description: Seconds to wait for each Prometheus answer., type: float, default: 10}
+  prometheus_ca_file:
+    description: CA bundle of an https Prometheus.
+    type: path
+  timeout:
+    description: Seconds to wait for each Prometheus answer.
+    type: float
+    default: 10
   envelope:
     description: The room envelopes (MR-1, MR-2), C(temperature_celsius) and C(humidity_ratio), each [low, high].
     type: dict
 requirements: []
-author: jinbao-dc
+author: jinbao-dc maintainers (@jinbao-dc)
 """
 
 EXAMPLES = r"""
 - name: Collect the evidence of one day
-  evidence_pack:
+  jinbao.dc.evidence_pack:
     from: "2026-12-01T00:00:00Z"
     to: "2026-12-02T00:00:00Z"
     reports_dir: reports
@@ -66,7 +91,7 @@ EXAMPLES = r"""
   register: pack
 
 - name: Collect the evidence of the demo's run (the newest run of site.yml)
-  evidence_pack:
+  jinbao.dc.evidence_pack:
     from: run start
     to: run end
     reports_dir: reports
@@ -78,7 +103,10 @@ pack:
     attention, sections with title, rules, source, claims [claim, value, status, evidence links] or statement).
   type: dict
   returned: success
-out_dir: {description: The folder the pack's files belong in (<out_root>/<from>_<to>)., type: str, returned: success}
+out_dir:
+  description: The folder the pack's files belong in (C(<out_root>/<from>_<to>)).
+  type: str
+  returned: success
 """
 
 import os

@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright: (c) 2026, jinbao-dc maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Validate an inventory against inventory/schema and the facility policy model."""
 
 from __future__ import annotations
@@ -25,12 +27,12 @@ options:
     description: Directory holding host.schema.json and facility.schema.json.
     type: path
     required: true
-author: jinbao-dc
+author: jinbao-dc maintainers (@jinbao-dc)
 """
 
 EXAMPLES = r"""
 - name: Validate the inventory
-  facility_validate:
+  jinbao.dc.facility_validate:
     hosts: "{{ hostvars | facility_host_view(groups['all'], ['zone', 'room']) }}"
     facility: {tier: city, rooms: [main], racks: {}, systems: {}}
     schema_dir: inventory/schema

@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright: (c) 2026, jinbao-dc maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Back up a device's running configuration: timestamped file, SHA-256, latest pointer, pruning, diff."""
 
 from __future__ import annotations
@@ -25,13 +27,16 @@ options:
       - Also read the device's facts on the same session (as netdev_facts) and keep their summary in this
         file (JSON); changed when it changes.
     type: path
-  role: {description: The device's role, written into I(facts_file)., type: str, default: ""}
-author: jinbao-dc
+  role:
+    description: The device's role, written into I(facts_file).
+    type: str
+    default: ""
+author: jinbao-dc maintainers (@jinbao-dc)
 """
 
 EXAMPLES = r"""
 - name: Back up core-01
-  netdev_backup:
+  jinbao.dc.netdev_backup:
     name: core-01
     host: 127.0.0.1
     port: 18801

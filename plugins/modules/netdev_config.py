@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright: (c) 2026, jinbao-dc maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Push only the delta between a device's running configuration and its intended one, safely."""
 
 from __future__ import annotations
@@ -61,13 +63,16 @@ options:
       - At the end, on the same session, read the device's facts (as netdev_facts) and keep their summary in
         this file, so a configured device needs no second session to be inventoried.
     type: path
-  role: {description: The device's role, written into I(facts_file)., type: str, default: ""}
-author: jinbao-dc
+  role:
+    description: The device's role, written into I(facts_file).
+    type: str
+    default: ""
+author: jinbao-dc maintainers (@jinbao-dc)
 """
 
 EXAMPLES = r"""
 - name: Zone VLANs, SVIs and ACLs on core-01
-  netdev_config:
+  jinbao.dc.netdev_config:
     name: core-01
     host: 127.0.0.1
     port: 18801

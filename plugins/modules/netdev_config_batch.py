@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright: (c) 2026, jinbao-dc maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Bring several switches to their intended configuration at once: netdev_config per device, on threads."""
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ module: netdev_config_batch
 short_description: Change a batch of switches in parallel, each exactly as netdev_config does
 description:
   - One task for a whole batch of devices (network.yml runs it once per play batch, with C(run_once)). Each
-    device gets what M(netdev_config) does, on its own SSH sessions and thread - backup, only the delta,
+    device gets what M(jinbao.dc.netdev_config) does, on its own SSH sessions and thread - backup, only the delta,
     checkpoint, commit-confirm, verify, restore proven by checksum on failure, save, backup, change record,
     facts.
   - One core of a redundant pair at a time - the devices of side C(b) start (connect, read, back up, arm their
@@ -27,12 +29,88 @@ description:
 options:
   devices:
     description:
-      - The batch. Each entry takes netdev_config's connection options (name, host, port, device_type, vendor,
-        username, password, secret, known_hosts, timeout, retries, fast_cli) and its own intended, managed, role
-        and side (C(a) or C(b) of its redundant pair, default C(a); an unpaired device is on side a).
+      - The batch, one entry per device - the connection options of M(jinbao.dc.netdev_config) (doc fragment
+        jinbao.dc.netdev) and the device's own I(intended), I(managed), I(role) and I(side).
+      - A device name listed twice fails the task.
     type: list
     elements: dict
     required: true
+    suboptions:
+      name:
+        description: The device's inventory name, used in every message and file name.
+        type: str
+        required: true
+      host:
+        description: Address of the device's SSH service.
+        type: str
+        required: true
+      port:
+        description: SSH port.
+        type: int
+        default: 22
+      device_type:
+        description: The netmiko device type (netdev_device_type), e.g. cisco_ios, arista_eos, huawei, hp_comware.
+        type: str
+        required: true
+      vendor:
+        description: The platform family (netdev_vendor) - cisco, arista, huawei, h3c or cisco_asa.
+        type: str
+        required: true
+      username:
+        description: User to log in as.
+        type: str
+        required: true
+      password:
+        description: Password of I(username).
+        type: str
+        required: true
+      secret:
+        description: The enable secret, where the platform has enable.
+        type: str
+      known_hosts:
+        description: The known_hosts file the device's SSH host key is checked against (strictly; no trust on first
+          use).
+        type: path
+        required: true
+      timeout:
+        description: Seconds to wait for the connection and for each answer.
+        type: float
+        default: 20
+      retries:
+        description:
+          - Connection attempts when the device does not answer.
+          - A refused login or a wrong host key is never retried.
+        type: int
+        default: 2
+      fast_cli:
+        description:
+          - netmiko's fast_cli (netdev_fast_cli) - read each answer as soon as the prompt is back instead of
+            waiting out netmiko's fixed delays.
+          - Turn it off for a device whose answers arrive in pieces with pauses between them.
+        type: bool
+        default: true
+      intended:
+        description: The device's intended configuration (the platform's syntax).
+        type: str
+        required: true
+      managed:
+        description:
+          - Regular expressions of top-level lines this platform owns even when absent from I(intended).
+          - So stale ones (an old zone ACL) are removed.
+        type: list
+        elements: str
+        default: []
+      role:
+        description: The device's role, written into its facts file (with I(reports_dir)).
+        type: str
+        default: ""
+      side:
+        description:
+          - Which core of its redundant pair the device is; side C(b) waits for side C(a) as described above.
+          - An unpaired device is on side C(a).
+        type: str
+        choices: [a, b]
+        default: a
   workers: {description: Devices changed at once (at most the batch's size)., type: int, default: 25}
   reports_dir:
     description:
@@ -49,12 +127,12 @@ options:
   backup_dir: {description: Backups before and after a change in C(<backup_dir>/<name>/)., type: path}
   keep: {description: Backups kept per device., type: int, default: 30}
 requirements: [netmiko]
-author: jinbao-dc
+author: jinbao-dc maintainers (@jinbao-dc)
 """
 
 EXAMPLES = r"""
 - name: Change the core pair, one core at a time
-  netdev_config_batch:
+  jinbao.dc.netdev_config_batch:
     devices:
       - {name: core-01, host: 127.0.0.1, port: 18801, device_type: cisco_ios, vendor: cisco, username: jinbao-lab,
          password: "{{ netdev_password }}", known_hosts: .lab/netdev/known_hosts, role: core, side: a,

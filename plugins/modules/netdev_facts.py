@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright: (c) 2026, jinbao-dc maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Read a device's version, interfaces, VLANs and LLDP neighbours, parsed with ntc-templates where one exists."""
 
 from __future__ import annotations
@@ -16,13 +18,16 @@ description:
 extends_documentation_fragment: [jinbao.dc.netdev]
 options:
   facts_file: {description: Where to keep the facts summary (JSON)., type: path}
-  role: {description: The device's role (core, access, firewall) written into I(facts_file)., type: str, default: ""}
-author: jinbao-dc
+  role:
+    description: The device's role (core, access, firewall) written into I(facts_file).
+    type: str
+    default: ""
+author: jinbao-dc maintainers (@jinbao-dc)
 """
 
 EXAMPLES = r"""
 - name: Read core-01
-  netdev_facts:
+  jinbao.dc.netdev_facts:
     name: core-01
     host: 127.0.0.1
     port: 18801

@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright: (c) 2026, jinbao-dc maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Offline policy check: the zone-to-zone reachability of the rendered configs against the flow policy."""
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ options:
   configs: {description: "Device name to its configuration (text); source=intended.", type: dict, default: {}}
   backup_dir:
     description:
-      - Where the routers' running configurations are kept (C(<backup_dir>/<router>/latest), as M(netdev_backup)
-        and M(netdev_config_batch) write them); source=running.
+      - Where the routers' running configurations are kept (C(<backup_dir>/<router>/latest), as
+        M(jinbao.dc.netdev_backup) and M(jinbao.dc.netdev_config_batch) write them); source=running.
     type: path
   networks: {description: "Zone to {vlan, subnet} (network_zones).", type: dict, required: true}
   routers:
@@ -36,19 +38,19 @@ options:
     elements: str
     required: true
   report: {description: Where to write the result (JSON)., type: path}
-author: jinbao-dc
+author: jinbao-dc maintainers (@jinbao-dc)
 """
 
 EXAMPLES = r"""
 - name: Check the rendered configurations against the flow policy
-  network_policy:
+  jinbao.dc.network_policy:
     configs: {core-01: "{{ lookup('ansible.builtin.template', 'cisco/core.cfg.j2') }}"}
     networks: "{{ network_zones }}"
     routers: [core-01, core-02]
     report: reports/network/policy.json
 
 - name: Check what the core pair runs (their latest backups)
-  network_policy:
+  jinbao.dc.network_policy:
     source: running
     backup_dir: backups
     networks: "{{ network_zones }}"
@@ -58,7 +60,11 @@ EXAMPLES = r"""
 RETURN = r"""
 matrix: {description: "matrix[src][dst]: a new connection from src to dst is possible.", type: dict, returned: always}
 policy: {description: The same matrix as the flow policy wants it., type: dict, returned: always}
-problems: {description: Every difference, one line each., type: list, elements: str, returned: always}
+problems:
+  description: Every difference, one line each.
+  type: list
+  elements: str
+  returned: always
 """
 
 import json

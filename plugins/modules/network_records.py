@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright: (c) 2026, jinbao-dc maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Read what network.yml left behind, for the consolidation report: changes, backups, the policy check."""
 
 from __future__ import annotations
@@ -15,18 +17,22 @@ description:
 options:
   reports_dir: {description: The reports folder., type: path, required: true}
   backups_dir: {description: The backups folder., type: path, required: true}
-author: jinbao-dc
+author: jinbao-dc maintainers (@jinbao-dc)
 """
 
 EXAMPLES = r"""
 - name: Read the network records
-  network_records:
+  jinbao.dc.network_records:
     reports_dir: reports
     backups_dir: backups
 """
 
 RETURN = r"""
-changes: {description: The change records, oldest first., type: list, elements: dict, returned: always}
+changes:
+  description: The change records, oldest first.
+  type: list
+  elements: dict
+  returned: always
 backups: {description: "Device to {count, latest, sha256, verified}.", type: dict, returned: always}
 policy: {description: "The policy check of the running configuration (empty when none).", type: dict, returned: always}
 """

@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright: (c) 2026, jinbao-dc maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The cert gate at the start of every changing playbook: who is running it, proven by their certificate."""
 
 from __future__ import annotations
@@ -18,15 +20,12 @@ description:
   - Every decision, granted or refused, is appended as one JSON line to I(record) (UTC time, OS user,
     operator, certificate CN and serial, playbook, check mode, result), which the audit trail consumes. This
     happens in check mode too; it records who looked, and changes nothing in the facility.
+extends_documentation_fragment: [jinbao.dc.vault]
 options:
-  name: {description: Inventory name of the Vault (used in messages)., type: str, required: true}
-  url: {description: Vault address (https://host:port)., type: str, required: true}
-  ca_file: {description: CA bundle that signs the Vault's certificate., type: path}
-  timeout: {description: Seconds to wait for each answer., type: float, default: 30}
   mount: {description: The issuing CA's PKI mount., type: str, default: pki-city}
   operator: {description: The operator running the playbook (jinbao_operator)., type: str, required: true}
   playbook: {description: The playbook being started (its file name without .yml)., type: str, required: true}
-  cert: {description: The operator's certificate (PEM, leaf first)., type: path, required: true}
+  cert: {description: "The operator's certificate (PEM, leaf first).", type: path, required: true}
   key: {description: The operator's private key (proof that they hold it)., type: path, required: true}
   domain: {description: The operators' DNS domain., type: str, required: true}
   authorisations:
@@ -35,12 +34,12 @@ options:
     required: true
   record: {description: JSON-lines file the decision is appended to., type: path, required: true}
 requirements: [hvac, cryptography]
-author: jinbao-dc
+author: jinbao-dc maintainers (@jinbao-dc)
 """
 
 EXAMPLES = r"""
 - name: Check the operator's certificate before any change
-  operator_gate:
+  jinbao.dc.operator_gate:
     name: vault-01
     url: https://127.0.0.1:18200
     ca_file: .lab/pki/ca.crt
@@ -67,7 +66,7 @@ from datetime import UTC, datetime
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.jinbao.dc.plugins.module_utils.pki import (
+from ansible_collections.jinbao.dc.plugins.module_utils.pki.certificates import (
     CRYPTOGRAPHY_IMPORT_ERROR,
     HAS_CRYPTOGRAPHY,
     PkiError,
@@ -97,7 +96,7 @@ def _append(path: str, record: dict) -> None:
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            **PUBLIC_ARGS,
+            **PUBLIC_ARGS,  # the connection (doc fragment jinbao.dc.vault)
             "mount": {"type": "str", "default": "pki-city"},
             "operator": {"type": "str", "required": True},
             "playbook": {"type": "str", "required": True},

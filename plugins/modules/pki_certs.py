@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright: (c) 2026, jinbao-dc maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Issue and renew certificates for many subjects in one call: key on the controller, CSR, Vault signs."""
 
 from __future__ import annotations
@@ -21,11 +23,10 @@ description:
     revoked_at).
   - Check mode lists the subjects that would be issued and writes nothing. A sealed or unreachable Vault fails
     before any key or certificate is written.
+  - The logic lives in module_utils/pki/issuance.py (Issuer); the Vault connection comes once per play from
+    C(module_defaults) on the C(group/jinbao.dc.vault) action group.
+extends_documentation_fragment: [jinbao.dc.vault]
 options:
-  name: {description: Inventory name of the Vault (used in messages)., type: str, required: true}
-  url: {description: Vault address (https://host:port)., type: str, required: true}
-  ca_file: {description: CA bundle that signs the Vault's certificate., type: path}
-  timeout: {description: Seconds to wait for each answer., type: float, default: 30}
   approle_file:
     description: JSON file with the AppRole's role_id and secret_id (pki.yml writes it).
     type: path
@@ -58,15 +59,12 @@ options:
     type: bool
     default: false
 requirements: [hvac, cryptography]
-author: jinbao-dc
+author: jinbao-dc maintainers (@jinbao-dc)
 """
 
 EXAMPLES = r"""
 - name: Onboard two operators
-  pki_certs:
-    name: vault-01
-    url: https://127.0.0.1:18200
-    ca_file: .lab/pki/ca.crt
+  jinbao.dc.pki_certs:  # name, url, ca_file: module_defaults on group/jinbao.dc.vault
     approle_file: .lab/secrets/vault-automation.json
     sign_path: pki-city/sign/operator
     dir: .pki/operators
@@ -93,180 +91,45 @@ certs:
   returned: always
 """
 
-import os
-import re
-import threading
-import traceback
-from concurrent.futures import ThreadPoolExecutor
-
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.jinbao.dc.plugins.module_utils.pki import (
+from ansible_collections.jinbao.dc.plugins.module_utils.pki.certificates import (
     CRYPTOGRAPHY_IMPORT_ERROR,
     HAS_CRYPTOGRAPHY,
-    PkiError,
-    csr_pem,
-    due,
-    iso,
-    key_matches,
-    key_pem,
-    load_chain,
-    load_key,
-    new_key,
-    read_register,
-    register_row,
-    revoked_serials,
-    serial_hex,
-    write_atomic,
-    write_register,
 )
-from ansible_collections.jinbao.dc.plugins.module_utils.seams.vault import (
-    PUBLIC_ARGS,
-    VaultError,
-    call,
-    connect_approle,
-    issuing_ca,
-    open_unsealed,
-    twin,
-)
-
-NAME = r"^[a-z0-9][a-z0-9-]{1,30}[a-z0-9]$"
-
-
-def _subject_files(base: str, name: str) -> tuple[str, str]:
-    return os.path.join(base, name, f"{name}.key"), os.path.join(base, name, f"{name}.crt")
+from ansible_collections.jinbao.dc.plugins.module_utils.pki.issuance import IssueError, Issuer, Request
+from ansible_collections.jinbao.dc.plugins.module_utils.seams.vault import Signer, argument_spec
 
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={
-            **PUBLIC_ARGS,
-            "approle_file": {"type": "path", "required": True},
-            "mount": {"type": "str", "default": "pki-city"},
-            "sign_path": {"type": "str", "required": True},
-            "dir": {"type": "path", "required": True},
-            "certs": {"type": "list", "elements": "dict", "required": True},
-            "server": {"type": "bool", "default": False},
-            "key_type": {"type": "str", "choices": ["ec", "rsa"], "default": "ec"},
-            "key_bits": {"type": "int", "default": 256},
-            "ttl": {"type": "str", "default": "72h"},
-            "renew_fraction": {"type": "float", "default": 0.3333},
-            "register": {"type": "path", "required": True},
-            "subject_column": {"type": "str", "default": "operator"},
-            "workers": {"type": "int", "default": 8},
-            "renew_only": {"type": "bool", "default": False},
-        },
+        argument_spec=argument_spec(
+            approle_file={"type": "path", "required": True},
+            mount={"type": "str", "default": "pki-city"},
+            sign_path={"type": "str", "required": True},
+            dir={"type": "path", "required": True},
+            certs={"type": "list", "elements": "dict", "required": True},
+            server={"type": "bool", "default": False},
+            key_type={"type": "str", "choices": ["ec", "rsa"], "default": "ec"},
+            key_bits={"type": "int", "default": 256},
+            ttl={"type": "str", "default": "72h"},
+            renew_fraction={"type": "float", "default": 0.3333},
+            register={"type": "path", "required": True},
+            subject_column={"type": "str", "default": "operator"},
+            workers={"type": "int", "default": 8},
+            renew_only={"type": "bool", "default": False},
+        ),
         supports_check_mode=True,
     )
     if not HAS_CRYPTOGRAPHY:
         module.fail_json(msg=missing_required_lib("cryptography"), exception=str(CRYPTOGRAPHY_IMPORT_ERROR))
     p = module.params
-    from cryptography import x509
-
-    wanted = []
-    for i, item in enumerate(p["certs"]):
-        name = str(item.get("name") or "")
-        if not re.match(NAME, name):
-            module.fail_json(msg=f"certs[{i}]: name: {name or '(none)'!r} is not a subject ID (3-32 lower-case "
-                                 "letters, digits and dashes)")
-        if not item.get("common_name"):
-            module.fail_json(msg=f"{name}: common_name: missing")
-        wanted.append({"name": name, "common_name": str(item["common_name"]),
-                       "dns_sans": [str(s) for s in item.get("dns_sans") or []],
-                       "ip_sans": [str(s) for s in item.get("ip_sans") or []]})
-    names = [w["name"] for w in wanted]
-    if len(set(names)) != len(names):
-        module.fail_json(msg=f"certs: names repeat: {', '.join(sorted({n for n in names if names.count(n) > 1}))}")
-
+    signer = Signer(p["name"], p["url"], p["approle_file"], p["ca_file"], p["timeout"])
+    req = Request(**{f: p[f] for f in Request.__dataclass_fields__})
     try:
-        register = read_register(p["register"], p["subject_column"])
-        public = open_unsealed(p["name"], p["url"], p["ca_file"], p["timeout"])
-        ca_pem, crl_pem = issuing_ca(p["name"], public, p["mount"])
-    except (VaultError, PkiError) as exc:
-        module.fail_json(msg=str(exc))
-    ca = x509.load_pem_x509_certificate(ca_pem.encode())
-    revoked = revoked_serials(x509.load_pem_x509_crl(crl_pem.encode()))
-
-    plan, kept, refused = [], [], []
-    for w in wanted:
-        key_path, crt_path = _subject_files(p["dir"], w["name"])
-        try:
-            key = load_key(key_path)
-            chain = load_chain(crt_path)
-        except (ValueError, TypeError) as exc:
-            module.fail_json(msg=f"{w['name']}: files: {key_path} or {crt_path} cannot be read ({exc}); move "
-                                 "them aside and run again")
-        if key is not None and not key_matches(key, p["key_type"], p["key_bits"]):
-            key = None  # a key of another type or size is replaced (the old certificate goes with it)
-            chain = []
-        why = due(chain, key, ca, w, revoked, p["renew_fraction"])
-        if why and p["renew_only"] and (not chain or why == "revoked"):
-            refused.append(f"{w['name']}: " + ("revoked, so not renewed (onboard again)" if chain
-                                               else "no certificate to renew (onboard first)"))
-        elif why:
-            plan.append((w, key, why))
-        else:
-            kept.append(w["name"])
-
-    if refused:
-        module.fail_json(msg=f"renewal refused, nothing issued: {'; '.join(refused)}")
-    issued = [{"name": w["name"], "reason": why} for w, _, why in plan]
-    if module.check_mode or not plan:
-        module.exit_json(changed=bool(plan), issued=issued, kept=kept, certs={},
-                         diff={"before": "", "after": "".join(f"issue {i['name']} ({i['reason']})\n" for i in issued)})
-
-    try:
-        client = connect_approle(p["name"], p["url"], p["approle_file"], p["ca_file"], p["timeout"])
-    except VaultError as exc:
-        module.fail_json(msg=str(exc))
-    local = threading.local()
-
-    def session():
-        if not hasattr(local, "client"):
-            local.client = twin(client, p["timeout"])
-        return local.client
-
-    def one(job):
-        w, key, _ = job
-        key_path, crt_path = _subject_files(p["dir"], w["name"])
-        if key is None:
-            key = new_key(p["key_type"], p["key_bits"])
-            write_atomic(key_path, key_pem(key), 0o600)
-        csr = csr_pem(key, w["common_name"], w["dns_sans"], w["ip_sans"], p["server"])
-        body = {"csr": csr, "ttl": p["ttl"], "common_name": w["common_name"]}
-        if w["dns_sans"]:
-            body["alt_names"] = ",".join(w["dns_sans"])  # for roles that take SANs from the request, not the CSR
-        if w["ip_sans"]:
-            body["ip_sans"] = ",".join(w["ip_sans"])
-        data = call(w["name"], p["sign_path"], session().adapter.post, f"/v1/{p['sign_path']}", json=body)["data"]
-        pem = data["certificate"].strip() + "\n" + "".join(c.strip() + "\n" for c in data.get("ca_chain") or [])
-        write_atomic(crt_path, pem.encode(), 0o644)
-        return w["name"], x509.load_pem_x509_certificate(data["certificate"].encode()), crt_path
-
-    done, failures = {}, []
-    with ThreadPoolExecutor(max_workers=max(1, p["workers"])) as pool:
-        for job, fut in [(job, pool.submit(one, job)) for job in plan]:
-            try:
-                name, cert, path = fut.result()
-                done[name] = (cert, path)
-            except VaultError as exc:
-                failures.append(f"{job[0]['name']}: {exc.field}: refused by Vault: {exc.message}")
-            except Exception as exc:  # every failure is named, the others carry on
-                failures.append(f"{job[0]['name']}: {type(exc).__name__}: {exc}")
-                module.log(traceback.format_exc())
-    for name, (cert, _) in done.items():
-        row = register_row(p["subject_column"], name, cert)
-        register[row["serial"]] = row
-    if done:
-        write_register(p["register"], p["subject_column"], register)
-    certs = {n: {"serial": serial_hex(c), "not_after": iso(c.not_valid_after_utc), "path": path}
-             for n, (c, path) in done.items()}
-    issued = [i for i in issued if i["name"] in done]
-    result = {"changed": bool(done), "issued": issued, "kept": kept, "certs": certs}
-    if failures:
-        summary = "; ".join(failures[:20])
-        module.fail_json(msg=f"{len(failures)} of {len(plan)} certificates were not issued: {summary}",
-                         failures=failures, **result)
+        result = Issuer(signer, req, check_mode=module.check_mode, log=module.log).run(p["certs"])
+    except IssueError as exc:
+        module.fail_json(msg=str(exc), **exc.result)
     module.exit_json(**result)
 
 

@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright: (c) 2026, jinbao-dc maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Keep one row per certificate in the operator register (reports/pki/operators.csv)."""
 
 from __future__ import annotations
@@ -18,13 +20,16 @@ options:
   serial: {description: The certificate serial (Vault's colon form)., type: str, required: true}
   not_before: {description: Start of validity (ISO 8601)., type: str}
   not_after: {description: End of validity (ISO 8601)., type: str}
-  revoked_at: {description: When it was revoked (ISO 8601), empty while valid., type: str, default: ""}
-author: jinbao-dc
+  revoked_at:
+    description: When it was revoked (ISO 8601), empty while valid.
+    type: str
+    default: ""
+author: jinbao-dc maintainers (@jinbao-dc)
 """
 
 EXAMPLES = r"""
 - name: Record the new certificate
-  pki_register:
+  jinbao.dc.pki_register:
     path: reports/pki/operators.csv
     operator: op-0001
     serial: "3a:1f:..."
@@ -41,7 +46,7 @@ row:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.jinbao.dc.plugins.module_utils.pki import (
+from ansible_collections.jinbao.dc.plugins.module_utils.pki.certificates import (
     REGISTER_TAIL,
     PkiError,
     read_register,

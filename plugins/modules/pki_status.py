@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright: (c) 2026, jinbao-dc maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The PKI as an auditor reads it: CA chain, certificates issued and revoked, upcoming expiries."""
 
 from __future__ import annotations
@@ -13,21 +15,18 @@ description:
   - Returns the chain, per register the certificates issued, valid, expired and revoked, each revocation
     checked against the CRL, and the valid certificates that expire within I(window_days).
   - Reads only; a missing register counts as empty. A sealed or unreachable Vault fails with one line.
+extends_documentation_fragment: [jinbao.dc.vault]
 options:
-  name: {description: Inventory name of the Vault (used in messages)., type: str, required: true}
-  url: {description: Vault address (https://host:port)., type: str, required: true}
-  ca_file: {description: CA bundle that signs the Vault's certificate., type: path}
-  timeout: {description: Seconds to wait for each answer., type: float, default: 30}
   mount: {description: The issuing CA's PKI mount., type: str, default: pki-city}
   registers: {description: Register name (operators or services) to its CSV path., type: dict, required: true}
   window_days: {description: Report valid certificates expiring within this many days., type: int, default: 14}
 requirements: [hvac, cryptography]
-author: jinbao-dc
+author: jinbao-dc maintainers (@jinbao-dc)
 """
 
 EXAMPLES = r"""
 - name: Read the PKI for the report
-  pki_status:
+  jinbao.dc.pki_status:
     name: vault-01
     url: https://127.0.0.1:18200
     ca_file: .lab/pki/ca.crt
@@ -43,7 +42,7 @@ pki:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.jinbao.dc.plugins.module_utils.pki import (
+from ansible_collections.jinbao.dc.plugins.module_utils.pki.certificates import (
     CRYPTOGRAPHY_IMPORT_ERROR,
     HAS_CRYPTOGRAPHY,
     PkiError,
@@ -62,7 +61,7 @@ from ansible_collections.jinbao.dc.plugins.module_utils.seams.vault import (
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            **PUBLIC_ARGS,
+            **PUBLIC_ARGS,  # the connection (doc fragment jinbao.dc.vault)
             "mount": {"type": "str", "default": "pki-city"},
             "registers": {"type": "dict", "required": True},
             "window_days": {"type": "int", "default": 14},

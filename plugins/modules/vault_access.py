@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright: (c) 2026, jinbao-dc maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Converge Vault's access controls for the PKI: ACL policies, audit devices, the automation AppRole."""
 
 from __future__ import annotations
@@ -18,12 +20,8 @@ description:
     longer logs in; role IDs and secret IDs are never returned.
   - Tunes each PKI mount so that the named request and response fields are audited in clear (not HMAC'd).
   - Idempotent; check mode lists the changes.
+extends_documentation_fragment: [jinbao.dc.vault, jinbao.dc.vault.token]
 options:
-  name: {description: Inventory name of the Vault (used in messages)., type: str, required: true}
-  url: {description: Vault address (https://host:port)., type: str, required: true}
-  token: {description: A token allowed to manage policies, auth methods and audit devices., type: str, required: true}
-  ca_file: {description: CA bundle that signs the Vault's certificate., type: path}
-  timeout: {description: Seconds to wait for each answer., type: float, default: 30}
   policies: {description: Policy name to its HCL text., type: dict, default: {}}
   audit_devices:
     description: The audit devices, each with C(path), C(type) and C(options).
@@ -39,14 +37,12 @@ options:
     description: PKI mount to C(request) and C(response) lists of fields audited in clear.
     type: dict
     default: {}
-author: jinbao-dc
+author: jinbao-dc maintainers (@jinbao-dc)
 """
 
 EXAMPLES = r"""
 - name: Policies, audit devices and the automation AppRole
-  vault_access:
-    name: vault-01
-    url: https://127.0.0.1:18200
+  jinbao.dc.vault_access:  # name, url, ca_file: module_defaults on group/jinbao.dc.vault
     token: "{{ vault_bootstrap_token }}"
     policies:
       automation: 'path "pki-city/sign/operator" { capabilities = ["update"] }'
@@ -72,11 +68,11 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.jinbao.dc.plugins.module_utils.seams.vault import (
-    CONNECTION_ARGS,
     HAS_HVAC,
     HVAC_IMPORT_ERROR,
     VaultError,
     approle_works,
+    argument_spec,
     call,
     connect,
     read_or_none,
@@ -203,13 +199,13 @@ def _secret_still_works(client: Any, path: str, mount: str) -> bool:
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={
-            **CONNECTION_ARGS,
-            "policies": {"type": "dict", "default": {}},
-            "audit_devices": {"type": "list", "elements": "dict", "default": []},
-            "approles": {"type": "list", "elements": "dict", "default": []},
-            "audited_fields": {"type": "dict", "default": {}},
-        },
+        argument_spec=argument_spec(  # the connection and the token (doc fragments jinbao.dc.vault, .token)
+            token=True,
+            policies={"type": "dict", "default": {}},
+            audit_devices={"type": "list", "elements": "dict", "default": []},
+            approles={"type": "list", "elements": "dict", "default": []},
+            audited_fields={"type": "dict", "default": {}},
+        ),
         supports_check_mode=True,
     )
     if not HAS_HVAC:

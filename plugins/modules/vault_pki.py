@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright: (c) 2026, jinbao-dc maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Converge a Vault PKI hierarchy: one mount per CA, root -> intermediates, URLs, CRL, auto-tidy, roles."""
 
 from __future__ import annotations
@@ -16,12 +18,11 @@ description:
   - Writes the roles; a role may not point at a root CA.
   - Idempotent; reads what is there and changes only what differs. Check mode lists the changes.
   - Fails closed on an unreachable or sealed Vault, with one line naming the field to fix.
+  - The logic lives in module_utils/pki/hierarchy.py (Converger). The connection (I(name), I(url), I(ca_file),
+    I(timeout)) comes once per play from C(module_defaults) on the C(group/jinbao.dc.vault) action group;
+    I(token) must be allowed to manage mounts and PKI (the bootstrap token).
+extends_documentation_fragment: [jinbao.dc.vault, jinbao.dc.vault.token]
 options:
-  name: {description: Inventory name of the Vault (used in messages)., type: str, required: true}
-  url: {description: Vault address (https://host:port)., type: str, required: true}
-  token: {description: A token allowed to manage mounts and PKI (the bootstrap token)., type: str, required: true}
-  ca_file: {description: CA bundle that signs the Vault's certificate., type: path}
-  timeout: {description: Seconds to wait for each answer., type: float, default: 30}
   cas:
     description:
       - The CAs, parents first. Each has C(mount), C(common_name), C(ttl), and C(parent) (the parent's mount;
@@ -35,16 +36,13 @@ options:
     elements: dict
     default: []
   auto_tidy_interval: {description: How often auto-tidy runs., type: str, default: 12h}
-author: jinbao-dc
+author: jinbao-dc maintainers (@jinbao-dc)
 """
 
 EXAMPLES = r"""
 - name: Build the PKI hierarchy
-  vault_pki:
-    name: vault-01
-    url: https://127.0.0.1:18200
+  jinbao.dc.vault_pki:  # name, url, ca_file: module_defaults on group/jinbao.dc.vault
     token: "{{ vault_bootstrap_token }}"
-    ca_file: .lab/pki/ca.crt
     cas:
       - {mount: pki-root, common_name: jinbao national root CA, ttl: 87600h, key_type: ec, key_bits: 384}
       - {mount: pki-city, parent: pki-root, common_name: jinbao city CA, ttl: 43800h, key_type: ec, key_bits: 256}
@@ -65,179 +63,26 @@ chain:
   returned: success
 """
 
-from typing import Any
-
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.jinbao.dc.plugins.module_utils.pki.hierarchy import Converger
 from ansible_collections.jinbao.dc.plugins.module_utils.seams.vault import (
-    CONNECTION_ARGS,
     HAS_HVAC,
     HVAC_IMPORT_ERROR,
     VaultError,
-    call,
+    argument_spec,
     connect,
-    read_or_none,
 )
-
-try:
-    from cryptography import x509
-except ImportError:  # pragma: no cover - cryptography comes with ansible-core
-    x509 = None
-
-CRL_CONFIG = {"auto_rebuild": True, "enable_delta": False, "expiry": "72h"}
-
-
-def _seconds(value: Any) -> int:
-    """'87600h', '30d', '45m', '3600' or 3600 -> seconds."""
-    text = str(value).strip()
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    if text and text[-1] in units:
-        return int(float(text[:-1]) * units[text[-1]])
-    return int(text)
-
-
-class Converger:
-    def __init__(self, module: AnsibleModule, client: Any) -> None:
-        self.module, self.client, self.name = module, client, module.params["name"]
-        self.check = module.check_mode
-        self.changes: list[str] = []
-        self.url = module.params["url"].rstrip("/")
-
-    def change(self, line: str, fn, *args, **kwargs) -> None:
-        self.changes.append(line)
-        if not self.check:
-            call(self.name, line, fn, *args, **kwargs)
-
-    def read(self, path: str) -> dict[str, Any] | None:
-        result = read_or_none(self.name, path, self.client.adapter.get, f"/v1/{path}")
-        return (result or {}).get("data") if isinstance(result, dict) else None
-
-    def ca_cert(self, mount: str) -> str:
-        """The mount's CA certificate (PEM), or '' while it has none (or the mount does not exist yet)."""
-        resp = call(self.name, f"{mount}/cert/ca", self.client.adapter.get, f"/v1/{mount}/cert/ca",
-                    raise_exception=False)
-        data = resp.json().get("data", {}) if hasattr(resp, "json") else (resp or {}).get("data", {})
-        return (data or {}).get("certificate", "") or ""
-
-    def mount(self, ca: dict[str, Any], mounts: dict[str, Any]) -> None:
-        path, max_ttl = ca["mount"], _seconds(ca["ttl"])
-        if f"{path}/" not in mounts:
-            self.change(f"{path}: enable the pki secrets engine (max lease TTL {ca['ttl']})",
-                        self.client.sys.enable_secrets_engine, backend_type="pki", path=path,
-                        config={"max_lease_ttl": f"{max_ttl}s"}, description=ca["common_name"])
-            return
-        have = int(mounts[f"{path}/"].get("config", {}).get("max_lease_ttl") or 0)
-        if have != max_ttl:
-            self.change(f"{path}: max lease TTL {have}s -> {max_ttl}s", self.client.sys.tune_mount_configuration,
-                        path=path, max_lease_ttl=f"{max_ttl}s")
-
-    def issuer(self, ca: dict[str, Any], by_mount: dict[str, dict[str, Any]]) -> None:
-        path = ca["mount"]
-        if self.ca_cert(path) and not (self.check and any(c.startswith(f"{path}: enable") for c in self.changes)):
-            return
-        key = {"key_type": ca.get("key_type", "ec"), "key_bits": int(ca.get("key_bits", 256))}
-        if not ca.get("parent"):
-            self.change(f"{path}: generate the root CA '{ca['common_name']}' (key kept inside Vault)",
-                        self.client.adapter.post, f"/v1/{path}/root/generate/internal",
-                        json={"common_name": ca["common_name"], "ttl": ca["ttl"], "issuer_name": "default-issuer",
-                              **key})
-            return
-        parent = by_mount[ca["parent"]]
-        line = f"{path}: generate the intermediate CA '{ca['common_name']}', signed by {parent['mount']}"
-        self.changes.append(line)
-        if self.check:
-            return
-        csr = call(self.name, line, self.client.adapter.post, f"/v1/{path}/intermediate/generate/internal",
-                   json={"common_name": ca["common_name"], **key})["data"]["csr"]
-        signed = call(self.name, line, self.client.adapter.post, f"/v1/{parent['mount']}/root/sign-intermediate",
-                      json={"csr": csr, "common_name": ca["common_name"], "ttl": ca["ttl"],
-                            "use_csr_values": True})["data"]
-        chain = "\n".join([signed["certificate"], *(signed.get("ca_chain") or [])[1:]])
-        call(self.name, line, self.client.adapter.post, f"/v1/{path}/intermediate/set-signed",
-             json={"certificate": chain})
-
-    def settings(self, ca: dict[str, Any], fresh: bool) -> None:
-        path = ca["mount"]
-        urls = {"issuing_certificates": [f"{self.url}/v1/{path}/ca"],
-                "crl_distribution_points": [f"{self.url}/v1/{path}/crl"],
-                "ocsp_servers": [f"{self.url}/v1/{path}/ocsp"]}
-        self.ensure(path, "config/urls", urls, fresh)
-        self.ensure(path, "config/crl", CRL_CONFIG, fresh)
-        tidy = {"enabled": True, "tidy_cert_store": True, "tidy_revoked_certs": True,
-                "interval_duration": _seconds(self.module.params["auto_tidy_interval"])}
-        self.ensure(path, "config/auto-tidy", tidy, fresh)
-        if not fresh:
-            issuer = self.read(f"{path}/issuer/default") or {}
-            if issuer.get("leaf_not_after_behavior") != "err":
-                self.change(f"{path}: default issuer leaf_not_after_behavior -> err", self.client.adapter.post,
-                            f"/v1/{path}/issuer/default", json={"leaf_not_after_behavior": "err"})
-        else:
-            self.changes.append(f"{path}: default issuer leaf_not_after_behavior -> err")
-
-    def ensure(self, mount: str, endpoint: str, want: dict[str, Any], fresh: bool) -> None:
-        have = {} if fresh else (self.read(f"{mount}/{endpoint}") or {})
-        differs = sorted(k for k, v in want.items() if _normal(have.get(k)) != _normal(v))
-        if differs:
-            self.change(f"{mount}: {endpoint} {', '.join(differs)}", self.client.adapter.post,
-                        f"/v1/{mount}/{endpoint}", json=want)
-
-    def role(self, role: dict[str, Any], roots: set[str], fresh: set[str]) -> None:
-        mount, name, want = role["mount"], role["name"], dict(role.get("settings") or {})
-        if mount in roots:
-            raise VaultError(self.name, f"roles.{name}", f"a role may not point at the root CA mount {mount}")
-        have = {} if mount in fresh else (self.read(f"{mount}/roles/{name}") or {})
-        differs = sorted(k for k, v in want.items() if _normal(have.get(k)) != _normal(v))
-        if differs:
-            self.change(f"{mount}: role {name} {', '.join(differs)}", self.client.adapter.post,
-                        f"/v1/{mount}/roles/{name}", json=want)
-
-    def run(self) -> dict[str, Any]:
-        p = self.module.params
-        mounts = call(self.name, "sys/mounts", self.client.sys.list_mounted_secrets_engines)
-        mounts = mounts.get("data", mounts)
-        by_mount = {ca["mount"]: ca for ca in p["cas"]}
-        for ca in p["cas"]:
-            if ca.get("parent") and ca["parent"] not in by_mount:
-                raise VaultError(self.name, f"cas.{ca['mount']}.parent", f"no CA with mount {ca['parent']} before it")
-        fresh = set()
-        for ca in p["cas"]:
-            before = len(self.changes)
-            self.mount(ca, mounts)
-            if self.check and len(self.changes) > before and self.changes[-1].startswith(f"{ca['mount']}: enable"):
-                fresh.add(ca["mount"])
-            self.issuer(ca, by_mount)
-            self.settings(ca, ca["mount"] in fresh)
-        roots = {ca["mount"] for ca in p["cas"] if not ca.get("parent")}
-        for role in p["roles"]:
-            self.role(role, roots, fresh)
-        chain = []
-        if not self.check and x509 is not None:
-            for ca in p["cas"]:
-                pem = self.ca_cert(ca["mount"])
-                if pem:
-                    cert = x509.load_pem_x509_certificate(pem.encode())
-                    chain.append({"mount": ca["mount"], "subject": cert.subject.rfc4514_string(),
-                                  "issuer": cert.issuer.rfc4514_string(),
-                                  "not_after": cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")})
-        return {"changed": bool(self.changes), "changes": self.changes, "chain": chain}
-
-
-def _normal(value: Any) -> Any:
-    if isinstance(value, (list, tuple)):
-        return sorted(str(v) for v in value)
-    if isinstance(value, bool) or value is None:
-        return value
-    return str(value)
 
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={
-            **CONNECTION_ARGS,
-            "cas": {"type": "list", "elements": "dict", "required": True},
-            "roles": {"type": "list", "elements": "dict", "default": []},
-            "auto_tidy_interval": {"type": "str", "default": "12h"},
-        },
+        argument_spec=argument_spec(
+            token=True,
+            cas={"type": "list", "elements": "dict", "required": True},
+            roles={"type": "list", "elements": "dict", "default": []},
+            auto_tidy_interval={"type": "str", "default": "12h"},
+        ),
         supports_check_mode=True,
     )
     if not HAS_HVAC:
@@ -245,12 +90,10 @@ def main() -> None:
     p = module.params
     try:
         client = connect(p["name"], p["url"], p["token"], p["ca_file"], p["timeout"])
-        result = Converger(module, client).run()
+        result = Converger(p["name"], client, p["url"], check_mode=module.check_mode,
+                           auto_tidy_interval=p["auto_tidy_interval"]).run(p["cas"], p["roles"])
     except VaultError as exc:
         module.fail_json(msg=str(exc), field=exc.field)
-    if result["changes"]:
-        result["diff"] = {"before": "", "after": "".join(f"{c}\n" for c in result["changes"]),
-                          "after_header": "PKI changes"}
     module.exit_json(**result)
 
 

@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright: (c) 2026, jinbao-dc maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Decommission emptied branch rooms in vCenter: hosts into maintenance and disconnected, datastores removed."""
 
 from __future__ import annotations
@@ -18,19 +20,19 @@ description:
   - Idempotent; what is already done is reported, not repeated. Check mode reports the steps as a diff.
 extends_documentation_fragment: [jinbao.dc.vsphere]
 options:
-  rooms: {description: Datacenter/folder/cluster name to room, as for discovery., type: dict, required: true}
+  rooms: {description: "Datacenter/folder/cluster name to room, as for discovery.", type: dict, required: true}
   decommission:
     description: The rooms to decommission (never the main room).
     type: list
     elements: str
     required: true
   task_timeout: {description: Seconds to wait for each vCenter task., type: float, default: 300}
-author: jinbao-dc
+author: jinbao-dc maintainers (@jinbao-dc)
 """
 
 EXAMPLES = r"""
 - name: Decommission the emptied branch rooms
-  vsphere_decommission:
+  jinbao.dc.vsphere_decommission:
     name: vc-central
     hostname: 127.0.0.1
     port: 18443
@@ -53,36 +55,35 @@ datastores:
   returned: success
 """
 
-from typing import Any
-
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.jinbao.dc.plugins.module_utils.consolidation.asset_register import build
+from ansible_collections.jinbao.dc.plugins.module_utils.consolidation.decommission import (
+    DecommissionRefused,
+    decommission,
+)
 from ansible_collections.jinbao.dc.plugins.module_utils.policy.facility import MAIN_ROOM
 from ansible_collections.jinbao.dc.plugins.module_utils.seams.vsphere import (
-    CONNECTION_ARGS,
     HAS_PYVMOMI,
     PYVMOMI_IMPORT_ERROR,
+    Decommissioner,
     Inventory,
     VSphereError,
+    argument_spec,
     collect,
     connect,
     disconnect,
-    disconnect_host,
     endpoint,
-    enter_maintenance,
-    remove_datastore,
 )
 
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={
-            **CONNECTION_ARGS,
-            "rooms": {"type": "dict", "required": True},
-            "decommission": {"type": "list", "elements": "str", "required": True},
-            "task_timeout": {"type": "float", "default": 300.0},
-        },
+        argument_spec=argument_spec(
+            rooms={"type": "dict", "required": True},
+            decommission={"type": "list", "elements": "str", "required": True},
+            task_timeout={"type": "float", "default": 300.0},
+        ),
         supports_check_mode=True,
     )
     if not HAS_PYVMOMI:
@@ -97,72 +98,15 @@ def main() -> None:
         try:
             raw = collect(si, ep)
             register = build(raw, vcenter={"name": ep.name}, rooms=p["rooms"], inventory_hosts={}, systems={})
-            result = decommission(module, si, ep, register, Inventory(raw), targets, p["task_timeout"])
+            steps = None if module.check_mode else Decommissioner(si, ep, Inventory(raw), p["task_timeout"])
+            result = decommission(register, targets, steps)
         finally:
             disconnect(si)
+    except DecommissionRefused as exc:
+        module.fail_json(msg=f"{ep.name}: {exc}", problems=exc.problems)
     except VSphereError as exc:
         module.fail_json(msg=str(exc), field=exc.field)
     module.exit_json(**result)
-
-
-def decommission(module: AnsibleModule, si: Any, ep: Any, register: dict[str, Any], inv: Inventory,
-                 targets: set[str], task_timeout: float) -> dict[str, Any]:
-    hosts = [h for h in register["hosts"] if h["room"] in targets]
-    stores = [d for d in register["datastores"] if d["room"] in targets]
-    unknown = sorted(targets - {h["room"] for h in register["hosts"]} - {d["room"] for d in stores})
-
-    # --- refuse, before any change, what still holds a VM ---------------------------------------------
-    problems = []
-    for h in hosts:
-        held = sorted(v["name"] for v in register["vms"] if v["host"] == h["name"])
-        if held:
-            problems.append(f"{h['name']}: vms: host in {h['room']} still holds {len(held)} VM(s): {', '.join(held)}")
-    for d in stores:
-        held = sorted(v["name"] for v in register["vms"] if d["name"] in (v["datastores"] or ()))
-        if held:
-            problems.append(f"{d['name']}: vms: datastore in {d['room']} still holds {len(held)} VM(s): "
-                            f"{', '.join(held)}")
-    if problems:
-        module.fail_json(msg=f"{ep.name}: refusing to decommission; nothing was changed:\n" + "\n".join(problems),
-                         problems=problems)
-
-    # --- maintenance, datastores, disconnect ---------------------------------------------------------------
-    host_out = []
-    for h in hosts:
-        steps = []
-        if h["connection_state"] == "connected":
-            steps = ["disconnect"] if h["maintenance"] else ["enter maintenance mode", "disconnect"]
-        host_out.append({"name": h["name"], "room": h["room"], "steps": steps,
-                         "before": {"connection_state": h["connection_state"], "maintenance": h["maintenance"]}})
-    store_out = [{"name": d["name"], "room": d["room"], "hosts": d["hosts"]} for d in stores]
-    diff = ([f"{h['name']} ({h['room']}): enter maintenance mode\n" for h in host_out
-             if "enter maintenance mode" in h["steps"]]
-            + [f"{d['name']} ({d['room']}): remove datastore\n" for d in store_out]
-            + [f"{h['name']} ({h['room']}): disconnect\n" for h in host_out if "disconnect" in h["steps"]])
-    changed = bool(diff)
-    if not module.check_mode:
-        by_name = {h["name"]: h for h in register["hosts"]}
-        for h in host_out:
-            if "enter maintenance mode" in h["steps"]:
-                enter_maintenance(si, ep, inv.host_by_name[h["name"]], h["name"], task_timeout)
-        for d in store_out:
-            via = next((n for n in d["hosts"] if by_name.get(n, {}).get("connection_state") == "connected"), None)
-            if via is None:
-                raise VSphereError(d["name"], "hosts", "no connected host mounts the datastore; reconnect one of "
-                                                       f"{', '.join(d['hosts']) or 'its hosts'} to remove it")
-            remove_datastore(si, ep, inv.host_by_name[via], inv.ds_by_name[d["name"]], d["name"])
-        for h in host_out:
-            if "disconnect" in h["steps"]:
-                disconnect_host(si, ep, inv.host_by_name[h["name"]], h["name"], task_timeout)
-    for h in host_out:
-        h["after"] = {"connection_state": "disconnected" if h["before"]["connection_state"] == "connected"
-                      else h["before"]["connection_state"],
-                      "maintenance": h["before"]["maintenance"] or "enter maintenance mode" in h["steps"]}
-    result: dict[str, Any] = {"changed": changed, "hosts": host_out, "datastores": store_out,
-                              "rooms_without_assets": unknown}
-    if diff:
-        result["diff"] = {"before": "", "after": "".join(diff), "after_header": "decommission steps"}
-    return result
 
 
 if __name__ == "__main__":

@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright: (c) 2026, jinbao-dc maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Read a vCenter's whole inventory in a few PropertyCollector round trips and shape the asset register."""
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ description:
     idempotent writes with check mode and diff).
   - Every failure is one line naming the vCenter (I(name)) and the inventory field to fix.
 version_added: "1.0.0"
-author: jinbao-dc
+author: jinbao-dc maintainers (@jinbao-dc)
 extends_documentation_fragment: [jinbao.dc.vsphere]
 options:
   page_size:
@@ -56,7 +58,7 @@ options:
 
 EXAMPLES = r"""
 - name: Read the vCenter inventory
-  vsphere_discover:
+  jinbao.dc.vsphere_discover:
     name: "{{ inventory_hostname }}"
     hostname: "{{ vcenter_hostname }}"
     port: "{{ vcenter_port }}"
@@ -116,40 +118,31 @@ from ansible_collections.jinbao.dc.plugins.module_utils.consolidation.asset_regi
 from ansible_collections.jinbao.dc.plugins.module_utils.seams.vsphere import (
     HAS_PYVMOMI,
     PYVMOMI_IMPORT_ERROR,
-    Endpoint,
     VSphereError,
+    argument_spec,
     collect,
     connect,
     disconnect,
+    endpoint,
 )
 
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={
-            "name": {"type": "str", "required": True},
-            "hostname": {"type": "str", "required": True},
-            "port": {"type": "int", "default": 443},
-            "username": {"type": "str", "required": True},
-            "password": {"type": "str", "required": True, "no_log": True},
-            "validate_certs": {"type": "bool", "default": True},
-            "ca_file": {"type": "path"},
-            "timeout": {"type": "float", "default": 30.0},
-            "page_size": {"type": "int", "default": 1000},
-            "rooms": {"type": "dict", "default": {}},
-            "inventory_hosts": {"type": "dict", "default": {}},
-            "systems": {"type": "dict", "default": {}},
-            "attributes": {"type": "dict", "default": {"zone": "zone", "system": "system", "owner": "owner"}},
-            "decommissioned": {"type": "dict", "default": {}},
-        },
+        argument_spec=argument_spec(
+            page_size={"type": "int", "default": 1000},
+            rooms={"type": "dict", "default": {}},
+            inventory_hosts={"type": "dict", "default": {}},
+            systems={"type": "dict", "default": {}},
+            attributes={"type": "dict", "default": {"zone": "zone", "system": "system", "owner": "owner"}},
+            decommissioned={"type": "dict", "default": {}},
+        ),
         supports_check_mode=True,
     )
     if not HAS_PYVMOMI:
         module.fail_json(msg=missing_required_lib("pyvmomi"), exception=str(PYVMOMI_IMPORT_ERROR))
     p = module.params
-    ep = Endpoint(name=p["name"], hostname=p["hostname"], port=p["port"], username=p["username"],
-                  password=p["password"], validate_certs=p["validate_certs"], ca_file=p["ca_file"],
-                  timeout=p["timeout"])
+    ep = endpoint(p)
     started = time.monotonic()
     try:
         si = connect(ep)

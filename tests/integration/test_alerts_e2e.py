@@ -10,6 +10,7 @@ is told apart by its labels) and healed in a finalizer, whatever the tests did.
 from __future__ import annotations
 
 import json
+import re
 import ssl
 import subprocess
 import time
@@ -23,8 +24,9 @@ from vcsim_fixtures import LAB_STATE, ROOT, VENV_BIN, labctl, run_playbook
 
 CITY = "https://127.0.0.1:19090"  # inventory/lab/host_vars/mon-city-01.yml prometheus_port
 ONCALL_ALERTS = LAB_STATE / "data" / "oncall-sink" / "alerts.jsonl"  # lab/oncall, host oncall-sink
-# The CA bundle monitoring.yml writes from the service certificates\' chain (monitoring_tls_ca_file).
-SERVICE_CA = LAB_STATE / "data" / "mon-city-01" / "etc" / "service-ca.crt"
+# The CA chain of the service certificates (what monitoring.yml writes to monitoring_tls_ca_file on the host).
+SERVICE_CHAIN = ROOT / ".pki" / "services" / "prometheus" / "prometheus.crt"
+PEM_CERT = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
 RUNBOOK_URL = "https://runbooks.jinbao.example/alerts/{}/"
 FOR_CAP = "10s"
 # Only the city Prometheus and Alertmanager change (the gate needs vault); the province is untouched.
@@ -88,13 +90,14 @@ class Injected:
 
 
 def _get(url: str) -> dict:
-    with urllib.request.urlopen(url, context=ssl.create_default_context(cafile=SERVICE_CA), timeout=10) as response:
+    context = ssl.create_default_context(cadata="\n".join(PEM_CERT.findall(SERVICE_CHAIN.read_text())[1:]))
+    with urllib.request.urlopen(url, context=context, timeout=10) as response:
         return json.loads(response.read())
 
 
 def _act(*args: str) -> str:
     """`labctl act HOST ACTION [ARG]`; its output, or an AssertionError with it."""
-    proc = subprocess.run([str(VENV_BIN / "python"), str(ROOT / "lab" / "labctl.py"), "act", *args], cwd=ROOT,
+    proc = subprocess.run([str(VENV_BIN / "python"), "-m", "lab.labctl", "act", *args], cwd=ROOT,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
     assert proc.returncode == 0, f"labctl act {' '.join(args)} failed:\n{proc.stdout}"
     return proc.stdout.strip()
@@ -168,7 +171,7 @@ def _rule_for_seconds(alertname: str) -> set[float]:
 @pytest.fixture(scope="module")
 def capped_rules(lab_operator: str, service_certs: None) -> Iterator[None]:
     """The lab's monitoring with every rule's `for:` cut to FOR_CAP; the real rules again afterwards."""
-    labctl("up", "--only", "prometheus", "oncall-sink", "restic", "postgres", "feeds", "env-main-01")
+    labctl("up", "--only", "nspawn", "oncall-sink", "restic", "postgres", "feeds", "env-main-01")
     started = time.time()
     try:
         run = run_playbook("monitoring.yml", "-e", f"jinbao_operator={lab_operator}",

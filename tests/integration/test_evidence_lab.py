@@ -28,7 +28,7 @@ def sections(markdown: str) -> dict[str, str]:
 
 
 def test_the_pack_of_the_last_hour_links_every_claim_and_a_second_run_changes_nothing():
-    labctl("up", "--only", "prometheus")
+    labctl("up", "--only", "nspawn")
     start, end, slug = period()
     out = ROOT / "reports" / "evidence" / slug
     args = ("-e", f"evidence_from={start}", "-e", f"evidence_to={end}")

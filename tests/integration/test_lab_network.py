@@ -1,4 +1,4 @@
-"""The lab's switches and firewall (lab/fakeswitch, lab/fakenos), driven the way automation drives real ones:
+"""The lab's switches and firewall (lab/netdevices/fakeswitch, fakenos), driven the way automation drives real ones:
 netmiko over SSH with strict host-key checking against .lab/netdev/known_hosts.
 
 core-01 is reset to its seed configuration before and after (the tests change, save and restart it, write
@@ -10,21 +10,19 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 import yaml
-from vcsim_fixtures import INVENTORY, LAB_STATE, ROOT, labctl
+from vcsim_fixtures import INVENTORY, LAB_STATE, labctl
 
 netmiko = pytest.importorskip("netmiko")
 from netmiko.exceptions import ConfigInvalidException  # noqa: E402
 from ntc_templates.parse import parse_output  # noqa: E402
 
-sys.path.insert(0, str(ROOT / "lab" / "fakeswitch"))
-import netdev  # noqa: E402
+from lab.netdevices import base as netdev  # noqa: E402
 
 KNOWN_HOSTS = LAB_STATE / "netdev" / "known_hosts"
 # The version command of each netmiko device type, and whether the real CLI names the host in its answer

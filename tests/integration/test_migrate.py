@@ -7,18 +7,14 @@ directory), not on the lab's vc-central that the discovery tests read.
 from __future__ import annotations
 
 import json
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from vcsim_fixtures import ROOT, private_vcenter, run_playbook
+from vcsim_fixtures import private_vcenter, run_playbook
 
 from ansible_collections.jinbao.dc.plugins.module_utils.seams import vsphere
-
-sys.path.insert(0, str(ROOT / "lab"))
-sys.path.insert(0, str(ROOT / "lab" / "vcsim"))
-import service
+from lab.vcsim import service
 
 # The playbooks here are cert-gated: they start only for lab-operator with a valid certificate.
 pytestmark = pytest.mark.usefixtures("lab_operator")

@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 
@@ -18,9 +17,7 @@ import pytest
 from vcsim_fixtures import ROOT, VENV_BIN, private_vcenter, run_playbook
 
 from ansible_collections.jinbao.dc.plugins.module_utils.consolidation import ledger as ledger_utils
-
-sys.path.insert(0, str(ROOT / "lab" / "vcsim"))
-import service
+from lab.vcsim import service
 
 # The playbooks here are cert-gated: they start only for lab-operator with a valid certificate.
 pytestmark = pytest.mark.usefixtures("lab_operator")

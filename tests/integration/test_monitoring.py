@@ -1,14 +1,17 @@
-"""monitoring.yml against the lab: the city Prometheus scrapes every exporter, a second run changes nothing,
-a configuration that does not validate never replaces the running one, the province Prometheus federates
-the city's series, and the alerting pipeline reaches the on-call sink."""
+"""monitoring.yml against the lab's monitoring hosts, real Debian 12 machines with systemd (lab/nspawn) reached
+over SSH: the exporters run as systemd units from the installed wheel, each as its own user that reads its
+own key and no other; Prometheus and Alertmanager are Debian's units; the city Prometheus scrapes every
+exporter, a second run changes nothing, a configuration that does not validate never replaces the running
+one, the province Prometheus federates the city's series, and the alerting pipeline reaches the on-call
+sink."""
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import json
+import re
+import shlex
 import ssl
-import sys
+import subprocess
 import time
 import urllib.parse
 import urllib.request
@@ -21,13 +24,31 @@ CITY = "https://127.0.0.1:19090"       # inventory/lab/host_vars/mon-city-01.yml
 PROVINCE = "https://127.0.0.1:19091"   # mon-province-01
 EXPORTER_JOBS = {"jinbao-backup", "jinbao-replication", "jinbao-environment", "jinbao-pki"}
 ONCALL_ALERTS = LAB_STATE / "data" / "oncall-sink" / "alerts.jsonl"
-# The CA bundle monitoring.yml writes from the service certificates\' chain (monitoring_tls_ca_file).
-SERVICE_CA = LAB_STATE / "data" / "mon-city-01" / "etc" / "service-ca.crt"
+# The monitoring hosts' sshd (inventory/lab/host_vars/mon-*.yml ansible_port), reached as the playbooks do.
+SSH_PORTS = {"mon-city-01": 12201, "mon-province-01": 12202}
+EXPORTERS = ("backup", "replication", "environment", "pki")
+TLS_DIR = "/etc/jinbao-monitoring/tls"  # roles/monitoring monitoring_tls_dir
+PEM_CERT = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
+
+
+def _context() -> ssl.SSLContext:
+    """Trust the CA chain of the service certificates (what the role writes to monitoring_tls_ca_file)."""
+    certs = PEM_CERT.findall((ROOT / ".pki" / "services" / "prometheus" / "prometheus.crt").read_text())
+    return ssl.create_default_context(cadata="\n".join(certs[1:]))
 
 
 def _get(url: str) -> dict:
-    with urllib.request.urlopen(url, context=ssl.create_default_context(cafile=SERVICE_CA), timeout=5) as response:
+    with urllib.request.urlopen(url, context=_context(), timeout=5) as response:
         return json.loads(response.read())
+
+
+def _ssh(host: str, *command: str) -> subprocess.CompletedProcess:
+    """Run a command on a monitoring host over SSH with the lab's key and strict host key checking."""
+    return subprocess.run(["ssh", "-p", str(SSH_PORTS[host]), "-i", str(LAB_STATE / "ssh" / "id_ed25519"),
+                           "-o", f"UserKnownHostsFile={LAB_STATE / 'ssh' / 'known_hosts'}",
+                           "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "root@127.0.0.1",
+                           shlex.join(command)],
+                          capture_output=True, text=True, timeout=60)
 
 
 def _query(base: str, promql: str) -> list[dict]:
@@ -46,28 +67,48 @@ def _eventually(check: Callable[[], object], timeout: float = 45, what: str = ""
     return value
 
 
-def _start_oncall_sink() -> None:
-    """The on-call sink: by labctl once inventory/lab/hosts.yml has the host oncall-sink, else directly."""
-    inventory = (ROOT / "inventory" / "lab" / "hosts.yml").read_text()
-    if "oncall-sink:" in inventory:
-        labctl("up", "--only", "oncall-sink")
-        return
-    sys.path.insert(0, str(ROOT / "lab"))
-    import common
-
-    spec = importlib.util.spec_from_file_location("lab_oncall_service", ROOT / "lab" / "oncall" / "service.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.Service("oncall-sink", {"oncall_port": 19095}, common.Lab()).start()
-
-
 @pytest.fixture(scope="module")
 def first_run(lab_operator: str, service_certs: None):
-    labctl("up", "--only", "prometheus")
-    _start_oncall_sink()
+    labctl("up", "--only", "nspawn", "oncall-sink")
     run = run_playbook("monitoring.yml", "-e", f"jinbao_operator={lab_operator}")
     assert run.returncode == 0, run.output[-4000:]
     return run
+
+
+def test_the_exporters_prometheus_and_alertmanager_run_as_systemd_units(first_run) -> None:
+    units = ["prometheus", "prometheus-alertmanager", *(f"jinbao-exporter-{e}" for e in EXPORTERS)]
+    active = _ssh("mon-city-01", "systemctl", "is-active", *units)
+    assert active.stdout.split() == ["active"] * len(units), dict(zip(units, active.stdout.split(), strict=False))
+    assert _ssh("mon-city-01", "cat", "/proc/1/comm").stdout.strip() == "systemd"
+    assert _ssh("mon-province-01", "systemctl", "is-active", "prometheus").stdout.strip() == "active"
+    # Each exporter is the installed console script, run as its own user.
+    for exporter in EXPORTERS:
+        show = _ssh("mon-city-01", "systemctl", "show", f"jinbao-exporter-{exporter}", "-p", "User", "-p", "ExecStart")
+        assert f"User=jinbao-exporter-{exporter}" in show.stdout
+        assert f"/opt/jinbao-monitors/bin/jinbao-{exporter}-exporter" in show.stdout
+    # Debian's units get their web configuration through /etc/default.
+    for unit, web in (("prometheus", "web.yml"), ("prometheus-alertmanager", "alertmanager-web.yml")):
+        assert f"--web.config.file=/etc/prometheus/{web}" in _ssh("mon-city-01", "cat", f"/etc/default/{unit}").stdout
+
+
+def test_each_key_is_readable_by_its_own_service_only(first_run) -> None:
+    modes = _ssh("mon-city-01", "stat", "-c", "%n %a %U %G", *(f"{TLS_DIR}/exporter-{e}.key" for e in EXPORTERS),
+                 f"{TLS_DIR}/prometheus.key", f"{TLS_DIR}/alertmanager.key").stdout.splitlines()
+    expected = [f"{TLS_DIR}/exporter-{e}.key 640 root jinbao-exporter-{e}" for e in EXPORTERS]
+    expected += [f"{TLS_DIR}/prometheus.key 640 root prometheus", f"{TLS_DIR}/alertmanager.key 640 root prometheus"]
+    assert modes == expected
+    for exporter in EXPORTERS:
+        user = f"jinbao-exporter-{exporter}"
+        own = _ssh("mon-city-01", "runuser", "-u", user, "--", "cat", f"{TLS_DIR}/exporter-{exporter}.key")
+        assert own.returncode == 0 and "PRIVATE KEY" in own.stdout, f"{user} cannot read its own key: {own.stderr}"
+        others = [f"exporter-{e}" for e in EXPORTERS if e != exporter] + ["prometheus", "alertmanager"]
+        for other in others:
+            denied = _ssh("mon-city-01", "runuser", "-u", user, "--", "cat", f"{TLS_DIR}/{other}.key")
+            assert denied.returncode != 0 and "Permission denied" in denied.stderr, f"{user} read {other}.key"
+    # A credential is its exporter's alone too (0400): the backup exporter cannot read the PostgreSQL passfile.
+    denied = _ssh("mon-city-01", "runuser", "-u", "jinbao-exporter-backup", "--", "cat",
+                  "/etc/jinbao-exporters/credentials/replication/pg-monitor.pgpass")
+    assert denied.returncode != 0 and "Permission denied" in denied.stderr
 
 
 def test_the_city_prometheus_scrapes_every_exporter(first_run) -> None:
@@ -89,13 +130,16 @@ def test_a_second_run_changes_nothing(first_run, lab_operator: str) -> None:
 
 def test_an_alertmanager_config_that_does_not_validate_never_replaces_the_running_one(
         first_run, lab_operator: str) -> None:
-    running = LAB_STATE / "data" / "mon-city-01" / "etc" / "alertmanager.yml"
-    before = hashlib.sha256(running.read_bytes()).hexdigest()
+    def running() -> str:
+        return _ssh("mon-city-01", "sha256sum", "/etc/prometheus/alertmanager.yml").stdout
+
+    before = running()
+    assert before, "no /etc/prometheus/alertmanager.yml on mon-city-01"
     run = run_playbook("monitoring.yml", "-e", f"jinbao_operator={lab_operator}",
                        "-e", "monitoring_alertmanager_group_wait=not-a-duration", "--limit", "vault,mon-city-01")
     assert run.returncode != 0, "amtool should have refused group_wait: not-a-duration"
     assert "failed to validate" in run.output
-    assert hashlib.sha256(running.read_bytes()).hexdigest() == before
+    assert running() == before
 
 
 def test_the_province_prometheus_federates_the_city_series(first_run) -> None:

@@ -46,8 +46,8 @@ def private_vcenter(state_dir: Path, port: int) -> list[str]:
 
 
 def labctl(*args: str, timeout: float = 1200) -> None:
-    """lab/labctl.py with these arguments; the test fails with labctl's own output when it does."""
-    proc = subprocess.run([str(VENV_BIN / "python"), str(ROOT / "lab" / "labctl.py"), *args], cwd=ROOT,
+    """`python -m lab.labctl` with these arguments; the test fails with labctl's own output when it does."""
+    proc = subprocess.run([str(VENV_BIN / "python"), "-m", "lab.labctl", *args], cwd=ROOT,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
     if proc.returncode != 0:
         import pytest

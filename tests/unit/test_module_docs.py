@@ -13,6 +13,13 @@ MODULES = sorted((ROOT / "plugins" / "modules").glob("*.py"))
 FRAGMENTS = {p.stem: p for p in (ROOT / "plugins" / "doc_fragments").glob("*.py")}
 
 
+def fragment_attributes(path) -> set[str]:
+    """The documentation attributes (DOCUMENTATION, TOKEN...) of a doc fragment's ModuleDocFragment."""
+    tree = ast.parse(path.read_text())
+    cls = next(node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "ModuleDocFragment")
+    return {node.targets[0].id for node in cls.body if isinstance(node, ast.Assign)}
+
+
 def blocks(path) -> dict[str, str]:
     tree = ast.parse(path.read_text())
     return {node.targets[0].id: node.value.value for node in tree.body
@@ -28,7 +35,12 @@ def test_module_documentation_parses_and_names_its_fragments(path):
     assert parsed["DOCUMENTATION"]["module"] == path.stem
     assert parsed["DOCUMENTATION"]["short_description"]
     for fragment in parsed["DOCUMENTATION"].get("extends_documentation_fragment") or ():
-        namespace, _, name = fragment.rpartition(".")
-        assert namespace == "jinbao.dc", f"{path.name}: fragment {fragment} is not named by its FQCN (jinbao.dc.<name>)"
+        parts = fragment.split(".")
+        namespace, name = ".".join(parts[:2]), parts[2] if len(parts) > 2 else ""
+        attribute = parts[3].upper() if len(parts) == 4 else "DOCUMENTATION"
+        assert namespace == "jinbao.dc", (f"{path.name}: fragment {fragment} is not named by its FQCN "
+                                          "(jinbao.dc.<name>[.<attribute>])")
         assert name in FRAGMENTS, f"{path.name}: no plugins/doc_fragments/{name}.py"
+        assert attribute in fragment_attributes(FRAGMENTS[name]), \
+            f"{path.name}: plugins/doc_fragments/{name}.py has no {attribute}"
     assert isinstance(parsed["EXAMPLES"], list) and parsed["EXAMPLES"]

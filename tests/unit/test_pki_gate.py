@@ -1,5 +1,5 @@
-"""The cert gate and the renewal rule (plugins/module_utils/pki.py), on certificates made here: every way an
-operator's certificate can be wrong stops the run and names the check; only the right one passes."""
+"""The cert gate and the renewal rule (plugins/module_utils/pki/certificates.py), on certificates made here: every
+way an operator's certificate can be wrong stops the run and names the check; only the right one passes."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ansible_collections.jinbao.dc.plugins.filter import pki_filters
-from ansible_collections.jinbao.dc.plugins.module_utils import pki
-from ansible_collections.jinbao.dc.plugins.module_utils.pki import PkiError, due, gate
+from ansible_collections.jinbao.dc.plugins.module_utils.pki import certificates as pki
+from ansible_collections.jinbao.dc.plugins.module_utils.pki.certificates import PkiError, due, gate
 
 DOMAIN = "operators.city.jinbao.example"
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

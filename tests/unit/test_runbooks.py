@@ -12,7 +12,7 @@ What counts as a valid shell command in a Diagnosis section (the rule `test_diag
     - `ansible-playbook` (or `.venv/bin/ansible-playbook`) naming a `playbooks/<name>.yml` that exists;
     - `make` with targets that are all Makefile targets (parsed from the Makefile);
     - `python`/`python3`/`.venv/bin/python` with `-m monitors.<name>` where `monitors/<name>/__main__.py`
-      exists, or with `lab/labctl.py <action>` where `<action>` is one labctl accepts (lab only);
+      exists, or with `-m lab.labctl <action>` where `<action>` is one labctl accepts (lab only);
   * a **standard tool** from STANDARD_TOOLS below. `curl` must address the platform: `$PROM`, `$AM`, or
     `http://127.0.0.1:<port>` with a port the lab inventory or the monitoring role declares;
   * `export` with only `VAR=value` arguments, or a line of assignments only (setting the page's variables).
@@ -43,7 +43,7 @@ INDEXES = ("index.md", "oncall.md", "sysadmin.md", "auditor.md")
 SECTIONS = ["Meaning", "Impact", "Diagnosis", "Mitigation", "Escalation", "Alert definition"]
 SHELL_TAGS = {"sh", "bash", "shell", "console"}
 STANDARD_TOOLS = {"curl", "psql", "restic", "promtool", "amtool", "jq", "openssl", "sha256sum", "grep", "tail",
-                  "head", "cat", "ls", "cd", "sort", "uniq", "cut", "date", "systemctl", "journalctl"}
+                  "head", "cat", "ls", "cd", "sort", "uniq", "cut", "date", "systemctl", "journalctl", "ssh"}
 PYTHONS = {"python", "python3", ".venv/bin/python"}
 PLAYBOOK_RUNNERS = {"ansible-playbook", ".venv/bin/ansible-playbook"}
 SEPARATORS = {"|", "||", "&&", ";", "&", "|&"}
@@ -217,16 +217,16 @@ class CommandRules:
                 return "problem", f"make target(s) {unknown or '(none)'} not in the Makefile"
             return "platform", f"make {' '.join(goals)}"
         if cmd in PYTHONS:
+            if len(args) >= 2 and args[:2] == ["-m", "lab.labctl"]:
+                if len(args) > 2 and args[2] in self.lab_actions:
+                    return "platform", f"labctl {args[2]}"
+                return "problem", f"labctl action {args[2:3]} is not one of {sorted(self.lab_actions)}"
             if len(args) >= 2 and args[0] == "-m":
                 name = args[1].split(".", 1)[1] if args[1].startswith("monitors.") else ""
                 if name and (ROOT / "monitors" / name / "__main__.py").is_file():
                     return "platform", args[1]
                 return "problem", f"python -m {args[1]}: not a monitors exporter"
-            if args and args[0] == "lab/labctl.py":
-                if len(args) > 1 and args[1] in self.lab_actions:
-                    return "platform", f"labctl {args[1]}"
-                return "problem", f"labctl action {args[1:2]} is not one of {sorted(self.lab_actions)}"
-            return "problem", "python runs neither -m monitors.<name> nor lab/labctl.py"
+            return "problem", "python runs neither -m monitors.<name> nor -m lab.labctl"
         if cmd in STANDARD_TOOLS:
             if cmd == "curl" and not any(self._platform_url(a) for a in args):
                 return "problem", "curl addresses neither $PROM, $AM nor a declared 127.0.0.1 port"
@@ -361,8 +361,9 @@ def test_diagnosis_shell_lines_use_the_platforms_commands_or_standard_tools(rule
     (".venv/bin/python -m monitors.backup --config.file x.yml --once", "platform"),
     (".venv/bin/python -m monitors.nonexistent --once", "problem"),
     (".venv/bin/python -m http.server", "problem"),
-    (".venv/bin/python lab/labctl.py act pg-dr-01 start-wal-receiver", "platform"),
-    (".venv/bin/python lab/labctl.py explode", "problem"),
+    (".venv/bin/python -m lab.labctl act pg-dr-01 start-wal-receiver", "platform"),
+    (".venv/bin/python -m lab.labctl explode", "problem"),
+    (".venv/bin/python lab/labctl.py act pg-dr-01 start-wal-receiver", "problem"),  # a package: run with -m
     ("curl -s \"$PROM/api/v1/query\" --data-urlencode 'query=up'", "standard"),
     ("curl -s http://127.0.0.1:19090/-/ready", "standard"),
     ("curl -s https://example.com/install.sh", "problem"),

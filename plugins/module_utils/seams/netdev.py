@@ -119,6 +119,12 @@ CONNECTION_ARGS: dict[str, dict[str, Any]] = {
 }
 
 
+def argument_spec(**options: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A netdev_* module's argument spec: the device session (doc fragment jinbao.dc.netdev, set once per play by
+    `module_defaults: {group/jinbao.dc.netdev: ...}`) plus the module's own options."""
+    return {**CONNECTION_ARGS, **options}
+
+
 def connect(name: str, host: str, port: int, device_type: str, username: str, password: str,
             known_hosts: str, secret: str | None = None, timeout: float = 20.0, retries: int = 2,
             fast_cli: bool = True, **_: Any) -> Any:

@@ -13,6 +13,7 @@ Callers then fail closed: nothing is issued or changed when connect() raises.
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 try:
@@ -46,7 +47,14 @@ CONNECTION_ARGS: dict[str, dict[str, Any]] = {
 
 
 # The connection options of a module that reads only public PKI endpoints or logs in by AppRole (no token).
+# They are what a play sets once for every module of the action group (module_defaults: group/jinbao.dc.vault).
 PUBLIC_ARGS: dict[str, dict[str, Any]] = {k: v for k, v in CONNECTION_ARGS.items() if k != "token"}
+
+
+def argument_spec(*, token: bool = False, **options: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A Vault module's argument spec: the connection (doc fragment jinbao.dc.vault; with `token`, also
+    jinbao.dc.vault.token) plus the module's own options."""
+    return {**(CONNECTION_ARGS if token else PUBLIC_ARGS), **options}
 
 
 def twin(client: Any, timeout: float = 30.0) -> Any:
@@ -170,3 +178,35 @@ def issuing_ca(name: str, client: Any, mount: str) -> tuple[str, str]:
     if "BEGIN X509 CRL" not in crl:
         raise VaultError(name, f"{mount}/crl/pem", f"no CRL at {mount}; has pki.yml built the PKI?")
     return ca, crl
+
+
+class Signer:
+    """The Vault side of certificate issuance (pki_certs): the issuing CA and its CRL (public reads), and CSRs
+    signed as the AppRole kept in `approle_file`, one hvac session per thread. It logs in only when a first
+    CSR is signed, so a run that issues nothing never logs in. Unit tests stand a fake in for it."""
+
+    def __init__(self, name: str, url: str, approle_file: str, ca_file: str | None = None,
+                 timeout: float = 30.0) -> None:
+        self.name, self.url, self.approle_file = name, url, approle_file
+        self.ca_file, self.timeout = ca_file, timeout
+        self._client: Any = None
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def issuing_ca(self, mount: str) -> tuple[str, str]:
+        """The PEM certificate and PEM CRL of the issuing CA at `mount`."""
+        return issuing_ca(self.name, open_unsealed(self.name, self.url, self.ca_file, self.timeout), mount)
+
+    def login(self) -> None:
+        """Log in as the AppRole (VaultError naming what to fix); sign() does it on first use."""
+        with self._lock:
+            if self._client is None:
+                self._client = connect_approle(self.name, self.url, self.approle_file, self.ca_file, self.timeout)
+
+    def sign(self, subject: str, sign_path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Vault's answer (`data`: certificate, ca_chain...) to a sign request; VaultError naming `subject`."""
+        self.login()
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = twin(self._client, self.timeout)
+        return call(subject, sign_path, client.adapter.post, f"/v1/{sign_path}", json=body)["data"]

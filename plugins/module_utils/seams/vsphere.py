@@ -18,6 +18,7 @@ from __future__ import annotations
 import http.client
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -415,6 +416,46 @@ def relocate(si: Any, ep: Endpoint, vm_moid: str, what: str, *, host: str, pool:
         raise _lost(ep, what, exc) from None
 
 
+class Sessions:
+    """One vCenter session per thread for work spread over worker threads (the waves' mover); close() logs out.
+
+    What a mover needs from vCenter, and nothing else: the inventory (one PropertyCollector pass), a VM's
+    state, and a relocation. Unit tests stand a fake with the same methods in for it.
+    """
+
+    def __init__(self, ep: Endpoint) -> None:
+        self.ep = ep
+        self.name = ep.name
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._all: list[Any] = []
+
+    def _si(self) -> Any:
+        si = getattr(self._local, "si", None)
+        if si is None:
+            si = connect(self.ep)
+            self._local.si = si
+            with self._lock:
+                self._all.append(si)
+        return si
+
+    def inventory(self) -> Inventory:
+        return Inventory(collect(self._si(), self.ep))
+
+    def vm_state(self, vm_moid: str) -> dict[str, Any] | None:
+        return vm_state(self._si(), self.ep, vm_moid)
+
+    def relocate(self, vm_moid: str, what: str, *, host: str, pool: str | None, datastore: str | None,
+                 folder: str | None, timeout: float = 600.0) -> None:
+        relocate(self._si(), self.ep, vm_moid, what, host=host, pool=pool, datastore=datastore, folder=folder,
+                 timeout=timeout)
+
+    def close(self) -> None:
+        for si in self._all:
+            disconnect(si)
+        self._all.clear()
+
+
 # --- decommissioning (decommission.yml) ---------------------------------------------------------------
 
 def enter_maintenance(si: Any, ep: Endpoint, host: str, name: str, timeout: float = 300.0) -> None:
@@ -464,7 +505,30 @@ CONNECTION_ARGS: dict[str, dict[str, Any]] = {
 }
 
 
+def argument_spec(**options: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A vsphere_* module's argument spec: the connection (doc fragment jinbao.dc.vsphere, set once per play by
+    `module_defaults: {group/jinbao.dc.vsphere: ...}`) plus the module's own options."""
+    return {**CONNECTION_ARGS, **options}
+
+
 def endpoint(params: dict[str, Any]) -> Endpoint:
+    """The Endpoint of a vsphere_* module's connection parameters."""
     return Endpoint(name=params["name"], hostname=params["hostname"], port=params["port"],
                     username=params["username"], password=params["password"],
                     validate_certs=params["validate_certs"], ca_file=params["ca_file"], timeout=params["timeout"])
+
+
+class Decommissioner:
+    """The decommissioning steps on one session, by name (hosts and datastores resolved through `inv`)."""
+
+    def __init__(self, si: Any, ep: Endpoint, inv: Inventory, task_timeout: float = 300.0) -> None:
+        self.si, self.ep, self.inv, self.task_timeout = si, ep, inv, task_timeout
+
+    def enter_maintenance(self, host: str) -> None:
+        enter_maintenance(self.si, self.ep, self.inv.host_by_name[host], host, self.task_timeout)
+
+    def remove_datastore(self, via_host: str, datastore: str) -> None:
+        remove_datastore(self.si, self.ep, self.inv.host_by_name[via_host], self.inv.ds_by_name[datastore], datastore)
+
+    def disconnect_host(self, host: str) -> None:
+        disconnect_host(self.si, self.ep, self.inv.host_by_name[host], host, self.task_timeout)

@@ -1,0 +1,1 @@
+"""The feed agent that moves batch data files between zones."""

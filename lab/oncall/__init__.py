@@ -1,0 +1,1 @@
+"""The on-call sink where the lab's Alertmanager receivers post."""

@@ -1,0 +1,1 @@
+"""A real PostgreSQL 15 primary and its streaming standby."""

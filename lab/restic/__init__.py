@@ -1,0 +1,1 @@
+"""Real restic backups and the job scheduler behind them."""

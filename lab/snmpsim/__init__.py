@@ -1,0 +1,1 @@
+"""The main room's UPS, environment probe and rack PDUs as snmpsim agents."""

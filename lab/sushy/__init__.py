@@ -1,0 +1,1 @@
+"""Redfish BMCs (sushy-tools' emulator, fake driver)."""

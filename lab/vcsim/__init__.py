@@ -1,0 +1,1 @@
+"""The lab vCenter: govmomi's simulator shaped into the facility."""
