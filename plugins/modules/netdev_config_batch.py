@@ -26,6 +26,7 @@ description:
   - Why a batch, not one task per host - the work of a change is on the device; one module run per batch
     spares the controller a Python start-up, a module transfer and a result per device and per step, which
     on a small controller cost more than the change itself (docs/BENCHMARKS.md, netpush).
+  - The logic (the jobs, the pair order, the threads) lives in module_utils/seams/netdev_batch.py (run_batch).
 options:
   devices:
     description:
@@ -156,56 +157,13 @@ devices:
   returned: always
 """
 
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.jinbao.dc.plugins.module_utils.seams.netdev import CHANGE_ARGS, CONNECTION_ARGS, configure
+from ansible_collections.jinbao.dc.plugins.module_utils.seams.netdev import CHANGE_ARGS, CONNECTION_ARGS
+from ansible_collections.jinbao.dc.plugins.module_utils.seams.netdev_batch import BatchError, run_batch
 
 PER_DEVICE = ("intended", "managed", "role")
 SHARED = ("checkpoint", "confirm_minutes", "save", "backup_dir", "keep", "operator")
-
-
-class PairOrder:
-    """Side b of the redundant pairs waits for side a: it starts (reads, backs up, arms its rollback point)
-    once every side-a device is verified and confirmed or has ended, and sends its delta only once every
-    side-a device has ended (saved) without failing; otherwise it is left as it was."""
-
-    def __init__(self, side_a: list[str]) -> None:
-        self._running, self._unconfirmed = set(side_a), set(side_a)
-        self._failed: list[str] = []
-        self._cond = threading.Condition()
-
-    def confirmed(self, name: str) -> None:
-        with self._cond:
-            self._unconfirmed.discard(name)
-            self._cond.notify_all()
-
-    def ended(self, name: str, failed: bool) -> None:
-        with self._cond:
-            self._running.discard(name)
-            self._unconfirmed.discard(name)
-            if failed:
-                self._failed.append(name)
-            self._cond.notify_all()
-
-    def _reason(self) -> str:
-        return (f"side a of the redundant pairs failed ({', '.join(sorted(self._failed))}), so side b is left as "
-                "it was" if self._failed else "")
-
-    def start_b(self) -> str:
-        """Wait until side a is confirmed everywhere; why side b must not start ('' to start)."""
-        with self._cond:
-            self._cond.wait_for(lambda: not self._unconfirmed)
-            return self._reason()
-
-    def change_b(self) -> str:
-        """Wait until side a has ended everywhere (saved); why side b must not change ('' to change)."""
-        with self._cond:
-            self._cond.wait_for(lambda: not self._running)
-            return self._reason()
 
 
 def main() -> None:
@@ -219,42 +177,11 @@ def main() -> None:
         supports_check_mode=True,
     )
     p = module.params
-    reports = p["reports_dir"]
-    jobs = []
-    for device in p["devices"]:
-        name = device["name"]
-        files = {"intended_file": os.path.join(reports, "network", "intended", f"{name}.cfg"),
-                 "change_dir": os.path.join(reports, "network", "changes"),
-                 "facts_file": os.path.join(reports, "network", "facts", f"{name}.json")} if reports else {}
-        jobs.append({**device, **{k: p[k] for k in SHARED}, **files})
-    names = [job["name"] for job in jobs]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        module.fail_json(msg=f"devices: listed twice: {', '.join(twice)}")
-    # Side a first in the queue: a side-b job waits for side a, so side a must never wait for a worker.
-    jobs.sort(key=lambda job: job["side"])
-    order = PairOrder([job["name"] for job in jobs if job["side"] == "a"])
-
-    def one(job: dict) -> dict:
-        name = job["name"]
-        if module.check_mode:  # nothing is sent: no order to keep
-            return configure(job, True)
-        if job["side"] == "a":
-            outcome = {"failed": True, "changed": False, "msg": f"{name}: the change ended unexpectedly"}
-            try:
-                outcome = configure(job, confirmed=lambda: order.confirmed(name))
-            finally:
-                order.ended(name, outcome["failed"])
-            return outcome
-        reason = order.start_b()
-        if reason:
-            return {"failed": False, "changed": False, "held": True, "commands": [], "msg": f"{name}: not changed: "
-                    f"{reason}", "before_sha256": "", "after_sha256": "", "before_backup": "", "after_backup": ""}
-        return configure(job, hold=order.change_b)
-
-    with ThreadPoolExecutor(max_workers=max(1, min(p["workers"], len(jobs) or 1))) as pool:
-        outcomes = dict(zip([job["name"] for job in jobs], pool.map(one, jobs), strict=True))
-    diffs = [outcome.pop("diff") for outcome in outcomes.values() if "diff" in outcome]
+    try:
+        outcomes, diffs = run_batch(p["devices"], {k: p[k] for k in SHARED}, p["reports_dir"], p["workers"],
+                                    module.check_mode)
+    except BatchError as exc:
+        module.fail_json(msg=str(exc))
     module.exit_json(changed=any(o["changed"] for o in outcomes.values()), devices=outcomes, diff=diffs)
 
 

@@ -90,10 +90,10 @@ def test_a_change_is_expected_when_the_latest_backup_lacks_the_intent_or_there_i
 
 
 def _batch_module():
-    """plugins/modules/netdev_config_batch.py, with plugins/module_utils/seams/netdev.py where Ansible would put it."""
-    from ansible_collections.jinbao.dc.plugins.modules import netdev_config_batch
+    """plugins/module_utils/seams/netdev_batch.py, netdev_config_batch's logic (PairOrder, run_batch)."""
+    from ansible_collections.jinbao.dc.plugins.module_utils.seams import netdev_batch
 
-    return netdev_config_batch
+    return netdev_batch
 
 
 def _side_b(order, log: list[str]) -> threading.Thread:
