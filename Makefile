@@ -99,8 +99,9 @@ demo: lab-up
 	@$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/evidence.yml -e '{"evidence_from": "run start", "evidence_to": "run end"}'
 
 # --- checks -------------------------------------------------------------------------------------
+# The lab, the example and, with INVENTORY=inventory/<city>, a site's own inventory.
 validate: deps
-	@for inv in inventory/lab inventory/example; do \
+	@for inv in $(sort inventory/lab inventory/example $(INVENTORY)); do \
 	  echo "== validate $$inv"; \
 	  $(BIN)/ansible-playbook -i $$inv playbooks/preflight.yml; done
 
