@@ -47,9 +47,14 @@ def _common_top_properties() -> dict:
                 "keyfile": {"type": "string", "minLength": 1},
                 "client_cafile": {"type": "string", "minLength": 1},
                 "client_auth_required": {"type": "boolean", "default": False},
+                "allowed_client_names": {
+                    "type": "array", "minItems": 1, "uniqueItems": True, "items": {"type": "string", "minLength": 1},
+                    "description": "Only clients whose certificate's CN or a DNS SAN is one of these may scrape "
+                                   "(e.g. the Prometheus service certificate's name); anyone else gets 403."},
             },
             "required": ["certfile", "keyfile"],
-            "dependentRequired": {"client_auth_required": ["client_cafile"]},
+            "dependentRequired": {"client_auth_required": ["client_cafile"],
+                                  "allowed_client_names": ["client_cafile", "client_auth_required"]},
         },
     }
 

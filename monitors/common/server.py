@@ -1,5 +1,9 @@
 """Serving /metrics over HTTP or HTTPS (optionally mutual TLS) with prometheus_client's WSGI server.
 
+With mutual TLS the CA proves a client certificate genuine, but the city CA issues certificates to every operator
+and service: `tls.allowed_client_names` then names the identities that may scrape (the Prometheus service
+certificate's CN or DNS SAN), and any other certificate of the same CA gets 403 and a log line naming it.
+
 serve() takes either an ExpositionCache (the exporters: a scrape is a lookup of pre-rendered bytes) or a
 CollectorRegistry (rendered on every scrape by prometheus_client's own app: the bench's naive baseline).
 Every path but /favicon.ico serves the metrics, as prometheus_client's server does.
@@ -8,6 +12,7 @@ Every path but /favicon.ico serves the metrics, as prometheus_client's server do
 from __future__ import annotations
 
 import ipaddress
+import logging
 import ssl
 import threading
 from collections.abc import Callable, Iterable
@@ -25,6 +30,45 @@ from prometheus_client.registry import CollectorRegistry
 
 from monitors.common.config import ConfigError
 from monitors.common.exposition import ExpositionCache
+
+LOG = logging.getLogger("monitors.server")
+CLIENT_NAMES = "jinbao.client_names"  # WSGI environ key: the verified client certificate's CN and DNS SANs
+
+
+def client_names(cert: dict | None) -> tuple[str, ...]:
+    """The names a verified peer certificate (ssl's getpeercert() dict) proves: its CNs, then its DNS SANs."""
+    if not cert:
+        return ()
+    cns = [value for rdn in cert.get("subject", ()) for key, value in rdn if key == "commonName"]
+    sans = [value for kind, value in cert.get("subjectAltName", ()) if kind == "DNS"]
+    return tuple(dict.fromkeys([*cns, *sans]))
+
+
+class _PeerHandler(_SilentHandler):
+    """prometheus_client's quiet handler, which also hands the app the client certificate's names."""
+
+    def get_environ(self) -> dict:
+        environ = super().get_environ()
+        getpeercert = getattr(self.connection, "getpeercert", None)
+        environ[CLIENT_NAMES] = client_names(getpeercert() if getpeercert else None)
+        return environ
+
+
+def only_clients(app: Callable, allowed: Iterable[str]) -> Callable:
+    """`app`, answering 403 to any client whose certificate names none of `allowed`."""
+    allowed = frozenset(allowed)
+
+    def guarded(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        names = environ.get(CLIENT_NAMES, ())
+        if allowed.isdisjoint(names):
+            LOG.warning("refused a scrape from %s: client certificate %s is not in tls.allowed_client_names",
+                        environ.get("REMOTE_ADDR", "?"), ", ".join(names) or "(none)")
+            body = b"Forbidden: this client certificate may not scrape this exporter\n"
+            start_response("403 Forbidden", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+            return [body]
+        return app(environ, start_response)
+
+    return guarded
 
 
 def parse_listen_address(value: str) -> tuple[str, int]:
@@ -88,7 +132,8 @@ def cached_app(cache: ExpositionCache) -> Callable:
 def serve(registry: CollectorRegistry | ExpositionCache, host: str, port: int, tls: dict | None = None,
           source: str = "<config>") -> tuple[object, threading.Thread]:
     """Start serving `registry` (a cache, or a registry rendered per scrape) on host:port, HTTPS when `tls` has
-    certfile/keyfile (client_cafile/client_auth_required: mutual TLS); return (server, thread).
+    certfile/keyfile (client_cafile/client_auth_required: mutual TLS; allowed_client_names: only those client
+    identities); return (server, thread).
 
     Call server.shutdown() to stop. TLS problems raise ConfigError naming the file and field.
     """
@@ -107,13 +152,15 @@ def serve(registry: CollectorRegistry | ExpositionCache, host: str, port: int, t
         except OSError as exc:
             raise ConfigError(f"{source}: tls: {exc}; check the paths and that the files are PEM") from None
     app = cached_app(registry) if isinstance(registry, ExpositionCache) else make_wsgi_app(registry)
+    if tls and tls.get("allowed_client_names"):
+        app = only_clients(app, tls["allowed_client_names"])
 
     class Server(ThreadingWSGIServer):
         """ThreadingWSGIServer with the address family of `host`."""
 
     try:
         Server.address_family, addr = _get_best_family(host, port)
-        httpd = make_server(addr, port, app, Server, handler_class=_SilentHandler)
+        httpd = make_server(addr, port, app, Server, handler_class=_PeerHandler)
     except OSError as exc:
         raise ConfigError(f"--web.listen-address {host}:{port}: cannot listen ({exc.strerror or exc}); "
                           "choose a free port or an address of this machine") from None

@@ -13,6 +13,7 @@ import shlex
 import ssl
 import subprocess
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
@@ -119,6 +120,26 @@ def test_the_city_prometheus_scrapes_every_exporter(first_run) -> None:
     _eventually(lambda: healthy_jobs() == EXPORTER_JOBS, what=f"exporter jobs up on {CITY}")
     rules = {r["name"] for g in _get(f"{CITY}/api/v1/rules")["data"]["groups"] for r in g["rules"]}
     assert {"BackupStale", "RPOBreached", "Watchdog", "jinbao:system_rpo_seconds"} <= rules
+
+
+def test_only_prometheus_may_scrape_an_exporter_and_an_operators_certificate_is_refused(
+        first_run, lab_operator: str) -> None:
+    """The city CA issues every operator's and service's certificate; an exporter serves only Prometheus'."""
+    def scrape(identity: str) -> int:
+        context = _context()
+        context.load_cert_chain(str(ROOT / ".pki" / identity / f"{identity.rsplit('/', 1)[1]}.crt"),
+                                str(ROOT / ".pki" / identity / f"{identity.rsplit('/', 1)[1]}.key"))
+        try:
+            with urllib.request.urlopen("https://127.0.0.1:19101/metrics", context=context, timeout=10) as answer:
+                return answer.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    assert scrape("services/prometheus") == 200
+    assert scrape(f"operators/{lab_operator}") == 403
+    assert scrape("services/alertmanager") == 403
+    log = _ssh("mon-city-01", "journalctl", "-u", "jinbao-exporter-backup.service", "-n", "50", "-o", "cat")
+    assert f"{lab_operator}." in log.stdout and "not in tls.allowed_client_names" in log.stdout
 
 
 def test_a_second_run_changes_nothing(first_run, lab_operator: str) -> None:

@@ -419,17 +419,25 @@ def _pki(tmp_path: Path) -> dict[str, Path]:
           .not_valid_after(now + datetime.timedelta(days=1))
           .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True).sign(ca_key, hashes.SHA256()))
     save("ca", ca_key, ca)
-    for stem, extension in (("server", x509.SubjectAlternativeName([x509.IPAddress(
-            ipaddress.ip_address("127.0.0.1"))])), ("client", None)):
+    for stem, cn, extension in (
+            ("server", "server", x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])),
+            ("client", "client", None),
+            # the Prometheus service certificate: its name as CN and as the first DNS SAN
+            ("scraper", "prometheus.svc.city.example",
+             x509.SubjectAlternativeName([x509.DNSName("prometheus.svc.city.example")])),
+            # an operator's client certificate from the same CA, its SAN spoofing nothing
+            ("operator", "alice.operators.city.example",
+             x509.SubjectAlternativeName([x509.DNSName("alice.operators.city.example")]))):
         key = ec.generate_private_key(ec.SECP256R1())
-        builder = (x509.CertificateBuilder().subject_name(name(stem)).issuer_name(ca.subject)
+        builder = (x509.CertificateBuilder().subject_name(name(cn)).issuer_name(ca.subject)
                    .public_key(key.public_key()).serial_number(x509.random_serial_number())
                    .not_valid_before(now - datetime.timedelta(hours=1))
                    .not_valid_after(now + datetime.timedelta(days=1)))
         if extension is not None:
             builder = builder.add_extension(extension, critical=False)
         save(stem, key, builder.sign(ca_key, hashes.SHA256()))
-    return {k: tmp_path / f"{k}" for k in ("ca.crt", "server.crt", "server.key", "client.crt", "client.key")}
+    return {k: tmp_path / f"{k}" for k in ("ca.crt", "server.crt", "server.key", "client.crt", "client.key",
+                                           "scraper.crt", "scraper.key", "operator.crt", "operator.key")}
 
 
 def _fetch(port: int, context: ssl.SSLContext) -> str:
@@ -465,6 +473,41 @@ def test_mutual_tls_refuses_a_client_without_a_certificate(tmp_path):
         assert "jinbao_demo_up" in _fetch(server.server_port, known)
     finally:
         server.shutdown()
+
+
+def _as(pki: dict[str, Path], stem: str) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(pki["ca.crt"]))
+    context.load_cert_chain(str(pki[f"{stem}.crt"]), str(pki[f"{stem}.key"]))
+    return context
+
+
+def test_only_the_named_scraper_may_read_an_exporter_and_an_operators_certificate_of_the_same_ca_is_refused(
+        tmp_path, caplog):
+    pki = _pki(tmp_path)
+    collector = make(["a"])
+    collector.collect_now()
+    server, _ = serve(_registry(collector), "127.0.0.1", 0,
+                      {"certfile": str(pki["server.crt"]), "keyfile": str(pki["server.key"]),
+                       "client_cafile": str(pki["ca.crt"]), "client_auth_required": True,
+                       "allowed_client_names": ["prometheus.svc.city.example"]})
+    try:
+        assert 'jinbao_demo_up{target="a"} 1.0' in _fetch(server.server_port, _as(pki, "scraper"))
+        for stem in ("operator", "client"):  # genuine certificates of the same CA, but not the scraper
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                _fetch(server.server_port, _as(pki, stem))
+            assert refused.value.code == 403 and b"jinbao_demo_up" not in refused.value.read()
+        assert "alice.operators.city.example is not in tls.allowed_client_names" in caplog.text
+    finally:
+        server.shutdown()
+
+
+def test_allowed_client_names_without_mutual_tls_is_a_config_error(tmp_path):
+    pki = _pki(tmp_path)
+    config = tmp_path / "exporter.yml"
+    config.write_text(yaml.safe_dump({"tls": {"certfile": str(pki["server.crt"]), "keyfile": str(pki["server.key"]),
+                                              "allowed_client_names": ["prometheus.svc.city.example"]}}))
+    with pytest.raises(ConfigError, match=r"allowed_client_names"):
+        load_config(config, exporter_schema({}, []))
 
 
 def test_unreadable_tls_file_is_a_config_error_naming_the_field(tmp_path):
