@@ -94,9 +94,13 @@ lab-status: deps
 
 # --- the main job ------------------------------------------------------------------------------
 # The main job, then the auditor's evidence pack of exactly that run (its start and end records in the audit log).
+# site.yml as the lab's system administrator. Its change of the core pair needs a second person: the lab's
+# security administrator, played by lab/approver.py (a stand-in for a human) while site.yml runs.
 demo: lab-up
-	@$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/site.yml
-	@$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/evidence.yml -e '{"evidence_from": "run start", "evidence_to": "run end"}'
+	@$(BIN)/python -m lab.approver --seconds 3600 >> $(ROOT)/.lab/log/approver.log 2>&1 & pid=$$!; \
+	 JINBAO_OPERATOR=lab-sysadmin $(BIN)/ansible-playbook -i $(INVENTORY) playbooks/site.yml; rc=$$?; \
+	 kill $$pid 2>/dev/null; grep "approved" $(ROOT)/.lab/log/approver.log | tail -1; exit $$rc
+	@JINBAO_OPERATOR=lab-auditor $(BIN)/ansible-playbook -i $(INVENTORY) playbooks/evidence.yml -e '{"evidence_from": "run start", "evidence_to": "run end"}'
 
 # --- checks -------------------------------------------------------------------------------------
 # The lab, the example and, with INVENTORY=inventory/<city>, a site's own inventory.
@@ -164,13 +168,20 @@ docs: deps
 	@NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --config-file $(ROOT)/mkdocs.yml --site-dir $(ROOT)/site
 	@echo "docs: runbook site in site/ (publish at https://runbooks.jinbao.example/; preview: $(BIN)/mkdocs serve)"
 
+# The chain, both copies, and (when the auditor's certificate is there) the anchors Vault holds. A site:
+# make audit-verify AUDITOR=<id> VAULT=https://vault.example:8200 VAULT_CA=/etc/jinbao/vault-ca.crt
+AUDITOR ?= lab-auditor
+VAULT ?= https://127.0.0.1:18200
+VAULT_CA ?= $(ROOT)/.lab/pki/ca.crt
+AUDITOR_CERT = $(ROOT)/.pki/operators/$(AUDITOR)/$(AUDITOR)
 audit-verify: deps
-	@PYTHONPATH=$(ROOT)/.cache/collections $(BIN)/python -m ansible_collections.jinbao.dc.plugins.module_utils.audit.cli verify
+	@PYTHONPATH=$(ROOT)/.cache/collections $(BIN)/python -m ansible_collections.jinbao.dc.plugins.module_utils.audit.cli verify \
+	  $(if $(wildcard $(AUDITOR_CERT).crt),--vault $(VAULT) --vault-ca $(VAULT_CA) --cert $(AUDITOR_CERT).crt --key $(AUDITOR_CERT).key)
 
 # The auditor's evidence pack of a period: make evidence FROM=2026-12-01T00:00:00Z TO=2026-12-02T00:00:00Z
 evidence: deps
 	@test -n "$(FROM)" -a -n "$(TO)" || { echo "make evidence FROM=<UTC, RFC 3339> TO=<UTC, RFC 3339>" >&2; exit 2; }
-	@$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/evidence.yml -e evidence_from=$(FROM) -e evidence_to=$(TO)
+	@JINBAO_OPERATOR=lab-auditor $(BIN)/ansible-playbook -i $(INVENTORY) playbooks/evidence.yml -e evidence_from=$(FROM) -e evidence_to=$(TO)
 
 # --- AWX / Automation Platform ------------------------------------------------------------------------
 # The execution environment's build context (execution-environment.yml): the collection built from this

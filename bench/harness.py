@@ -10,13 +10,19 @@ import subprocess
 import time
 from pathlib import Path
 
-from lab import common
+from lab import common, security
 from lab.vcsim import service
 
 ROOT = Path(__file__).resolve().parents[1]
 
 BENCHMARKS = ROOT / "docs" / "BENCHMARKS.md"
 VENV_BIN = ROOT / ".venv" / "bin"
+LAB = ROOT / ".lab"  # inventory/lab's lab_state_dir
+# Who runs the benches' playbooks (JINBAO_OPERATOR): the lab's operators that lab-up makes (lab/security.py). The
+# system administrator changes the facility (discover, plan, migrate, network); the security administrator
+# onboards operators and writes credentials into Vault.
+SECURITY_ADMIN = security.SECURITY_ADMIN
+SYSTEM_ADMIN = next(operator for operator, duty in security.OPERATORS if duty == "system-admin")
 
 
 def log(msg: str) -> None:
@@ -24,17 +30,39 @@ def log(msg: str) -> None:
 
 
 def simulator(name: str, port: int, state: Path, vms: int) -> service.Service:
-    """A private lab vCenter of `vms` VMs (own port and state), not yet started."""
+    """A private lab vCenter of `vms` VMs (own port and state), not yet started. It takes the lab vCenter's
+    password, which the lab's security administrator put into Vault at lab-up (facility/main/vcenter/vc-central):
+    the project's playbooks read it from there, with the operator's session. Call lab_operator() first."""
     if common.port_open("127.0.0.1", port):
         raise SystemExit(f"bench: 127.0.0.1:{port} is already in use; pick another with --port")
     os.environ["LAB_VCSIM_VMS"] = str(vms)
-    return service.standalone(name, port, state, start_timeout=1800.0)  # 2,000 VMs take a while
+    svc = service.standalone(name, port, state, start_timeout=1800.0)  # 2,000 VMs take a while
+    target = svc.lab.state_dir / "secrets" / "vcenter.password"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(common.Lab(LAB).secret("vcenter.password"))
+    return svc
+
+
+def private_vcenter(svc: service.Service) -> list[str]:
+    """The extra vars that point inventory/lab's vc-central at a private simulator: its port and the CA of its
+    own state. Its credential still comes from Vault (simulator() gave it the lab vCenter's password)."""
+    return ["-e", f"vcenter_port={svc.port}", "-e", f"vcenter_ca_file={svc.lab.ca_cert}"]
+
+
+def baseline_password(svc: service.Service) -> list[str]:
+    """The extra var that gives a baseline playbook (the plain community.vmware way, no cert gate, no Vault) the
+    simulator's password file, as an engineer without the project would keep it."""
+    return ["-e", f"bench_vcenter_password_file={svc.lab.state_dir / 'secrets' / 'vcenter.password'}"]
 
 
 def run_playbook(label: str, playbook: Path, extra: list[str], timeout: float, *, check: bool = True,
-                 quiet: bool = False) -> tuple[float, str, int]:
-    """Run one playbook, echo its task names as progress, return (wall seconds, output, exit code)."""
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+                 quiet: bool = False, operator: str = SYSTEM_ADMIN) -> tuple[float, str, int]:
+    """Run one playbook on inventory/lab as `operator` (whose certificate a cert-gated playbook presents), echo its
+    task names as progress, return (wall seconds, output, exit code)."""
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
+               JINBAO_OPERATOR=operator)
     cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(ROOT / "inventory" / "lab"), str(playbook), *extra]
     start = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -74,14 +102,13 @@ def machine() -> str:
             f"Python {platform.python_version()}")
 
 
-def lab_operator() -> list[str]:
-    """The lab's Vault up with its PKI built and lab-operator onboarded: what a cert-gated playbook needs to
-    start. Returns the extra vars that keep the gate on the lab's Vault when a bench points lab_state_dir
-    at a private simulator."""
+def lab_operator() -> None:
+    """The lab's Vault up with its security administration done: `labctl up --only openbao` starts the OpenBao
+    cluster if need be and runs lab/security.py (bootstrap once, the facility's credentials in Vault, the
+    operators SECURITY_ADMIN, SYSTEM_ADMIN and the auditor with their certificates and duties); what a cert-gated
+    playbook needs to start. Idempotent: on a lab that is up it changes nothing."""
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-    subprocess.run([str(VENV_BIN / "python"), "-m", "lab.labctl", "up", "--only", "openbao"],
-                   check=True, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
-    run_playbook("pki.yml", ROOT / "playbooks" / "pki.yml", [], 600, quiet=True)
-    run_playbook("onboard", ROOT / "playbooks" / "operator_onboard.yml", ["-e", "operator=lab-operator"], 600,
-                 quiet=True)
-    return ["-e", f"vault_ca_file={ROOT / '.lab' / 'pki' / 'ca.crt'}"]
+    proc = subprocess.run([str(VENV_BIN / "python"), "-m", "lab.labctl", "up", "--only", "openbao"], cwd=ROOT,
+                          env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: labctl up --only openbao failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}")

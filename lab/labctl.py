@@ -1,6 +1,6 @@
 """labctl: start, stop and show the simulated facility. Run from the repository root, as a module:
 
-    python -m lab.labctl up     [--inventory inventory/lab] [--only NAME ...]
+    python -m lab.labctl up     [--inventory inventory/lab] [--only NAME ...] [--no-bootstrap]
     python -m lab.labctl down   [--only NAME ...]
     python -m lab.labctl status
     python -m lab.labctl build
@@ -19,6 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from lab import security
 from lab.common import ROOT, Lab, LabError, Service, load_inventory
 from lab.feeds.service import Service as FeedAgent
 from lab.netdevices.fakenos.service import Service as FakeNosDevice
@@ -67,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("words", nargs="*", help="act: NAME ACTION [ARG ...]")
     parser.add_argument("--inventory", default=str(ROOT / "inventory" / "lab"))
     parser.add_argument("--only", nargs="*", help="host names or service kinds to act on")
+    parser.add_argument("--no-bootstrap", action="store_true",
+                        help="up: start the Vault but leave its security bootstrap (lab/security.py) undone")
     args = parser.parse_args(argv)
     lab = Lab()
     try:
@@ -100,6 +103,10 @@ def main(argv: list[str] | None = None) -> int:
             for svc in svcs:
                 print(f"{svc.name:<20} {svc.kind:<14} ...", end="", flush=True)
                 print(f" {svc.start()}", flush=True)
+            if any(svc.kind == "openbao" for svc in svcs) and not args.no_bootstrap:
+                # The lab's security administration: bootstrap once, credentials, operators (lab/security.py)
+                for line in security.ensure(lab, Path(args.inventory), load_inventory(Path(args.inventory))):
+                    print(f"{'security':<20} {'':<14} {line}", flush=True)
         elif args.action == "down":
             for svc in reversed(svcs):
                 print(f"{svc.name:<20} {svc.kind:<14} {svc.stop()}")

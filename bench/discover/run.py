@@ -5,6 +5,10 @@
 Starts its own lab vCenter (own port on 127.0.0.1, own state under .cache/bench/discover), runs both
 playbooks against it one after the other (cold: empty reports directory each), prints both wall times
 and the ratio, writes them to docs/BENCHMARKS.md (section `## discover`), and stops the simulator.
+
+discover.yml is cert-gated and reads the vCenter password from Vault: it runs as the lab's system administrator
+(lab-sysadmin), the gate and the credential read included in its time, and the simulator has the lab vCenter's
+password. The baseline is the plain way, without gate or Vault: it reads the password from the simulator's file.
 """
 
 from __future__ import annotations
@@ -16,7 +20,17 @@ import signal
 import sys
 import time
 
-from bench.harness import ROOT, log, machine, run_playbook, simulator, update_benchmarks
+from bench.harness import (
+    ROOT,
+    baseline_password,
+    lab_operator,
+    log,
+    machine,
+    private_vcenter,
+    run_playbook,
+    simulator,
+    update_benchmarks,
+)
 
 STATE = ROOT / ".cache" / "bench" / "discover"
 GOAL = 10.0
@@ -32,12 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     # Stopped with SIGTERM (kill, a CI timeout): unwind, so that `finally` stops the bench simulator.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
+    log("lab Vault up, its operators and credentials in place (discover.yml is cert-gated)")
+    lab_operator()
     svc = simulator("vc-bench", args.port, STATE, args.vms)
     lab = svc.lab
     reports = {"project": STATE / "reports-project", "baseline": STATE / "reports-baseline"}
     # 2,000 VMs in one PropertyCollector page stream can take minutes on a loaded machine: allow it.
-    extra = ["-e", f"lab_state_dir={lab.state_dir}", "-e", f"vcenter_port={args.port}",
-             "-e", "vcenter_timeout=900"]
+    extra = [*private_vcenter(svc), "-e", "vcenter_timeout=900"]
     try:
         log(f"starting a {args.vms}-VM simulator on 127.0.0.1:{args.port} (state {lab.state_dir.relative_to(ROOT)})")
         t0 = time.monotonic()
@@ -48,13 +63,15 @@ def main(argv: list[str] | None = None) -> int:
                 for f in path.iterdir():
                     f.unlink()
 
-        log("project: playbooks/discover.yml (PropertyCollector, one module call)")
+        log("project: playbooks/discover.yml (cert gate, vCenter password from Vault, PropertyCollector, one "
+            "module call)")
         project_s, _, _ = run_playbook("project", ROOT / "playbooks" / "discover.yml",
                                     [*extra, "-e", f"discover_reports_dir={reports['project']}"], args.timeout)
         log(f"project: {project_s:.1f}s")
         log("baseline: bench/discover/baseline.yml (community.vmware.vmware_vm_info, object by object)")
-        baseline_s, _, _ = run_playbook("baseline", ROOT / "bench" / "discover" / "baseline.yml",
-                                     [*extra, "-e", f"bench_reports_dir={reports['baseline']}"], args.timeout)
+        baseline_extra = [*extra, *baseline_password(svc), "-e", f"bench_reports_dir={reports['baseline']}"]
+        baseline_s, _, _ = run_playbook("baseline", ROOT / "bench" / "discover" / "baseline.yml", baseline_extra,
+                                        args.timeout)
         log(f"baseline: {baseline_s:.1f}s")
     finally:
         log(f"stopping the bench simulator: {svc.stop()}")
@@ -81,10 +98,10 @@ def main(argv: list[str] | None = None) -> int:
             "`make bench-discover` (bench/discover/run.py): one lab vCenter (govmomi 0.24.2 simulator, TLS) with\n"
             f"{seeded}; each playbook run cold, with ansible-playbook start-up included.\n\n"
             "| run | what it does | wall time |\n|---|---|---|\n"
-            f"| project | playbooks/discover.yml: PropertyCollector (ContainerView + RetrievePropertiesEx), "
-            f"register + CSV + differences | {project_s:.1f} s |\n"
+            f"| project | playbooks/discover.yml: cert gate and the vCenter password from Vault, PropertyCollector "
+            f"(ContainerView + RetrievePropertiesEx), register + CSV + differences | {project_s:.1f} s |\n"
             f"| baseline | bench/discover/baseline.yml: community.vmware.vmware_vm_info + "
-            f"vmware_datastore_info, register via copy | {baseline_s:.1f} s |\n"
+            f"vmware_datastore_info, register via copy (password from a file) | {baseline_s:.1f} s |\n"
             f"| ratio | baseline / project (goal {GOAL:.0f}x) | **{ratio:.1f}x** |\n\n"
             f"Both registers list the same {len(names_p)} VMs: {'yes' if agree else 'NO'}. Measured "
             f"{machine()}. The baseline takes clusters from each VM's record: "

@@ -14,6 +14,10 @@ It does so once per --relocate-ms value (how long the simulator takes per reloca
 real vMotion takes seconds to minutes), prints the wall times and the ratios (baseline / project, goal
 >= 5x; resume / project, goal < 10%), checks that both ways left every VM of the wave in its target
 cluster, writes the `## migrate` section of docs/BENCHMARKS.md and stops the simulator.
+
+discover.yml and migrate.yml are cert-gated and read the vCenter password from Vault: the project's playbooks run
+as the lab's system administrator (lab-sysadmin), and the simulator has the lab vCenter's password. The baseline
+is the plain way, without gate or Vault: it reads the password from the simulator's file.
 """
 
 from __future__ import annotations
@@ -26,7 +30,17 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from bench.harness import ROOT, lab_operator, log, machine, run_playbook, simulator, update_benchmarks
+from bench.harness import (
+    ROOT,
+    baseline_password,
+    lab_operator,
+    log,
+    machine,
+    private_vcenter,
+    run_playbook,
+    simulator,
+    update_benchmarks,
+)
 
 STATE = ROOT / ".cache" / "bench" / "migrate"
 GOAL, RESUME_GOAL = 5.0, 0.10
@@ -76,7 +90,7 @@ def measure(svc, delay_ms: int, args, extra: list[str], relaxed: list[str]) -> d
     log(f"wave {wave['wave']}: {len(moves)} VMs ({', '.join(wave['systems'])})")
     log("baseline: bench/migrate/baseline.yml (serial vmware_vmotion loop)")
     baseline_s, _, _ = run_playbook("baseline", ROOT / "bench" / "migrate" / "baseline.yml",
-                                    [*extra, "-e", f"@{moves_file}"], args.timeout, quiet=True)
+                                    [*extra, *baseline_password(svc), "-e", f"@{moves_file}"], args.timeout, quiet=True)
     log(f"baseline: {baseline_s:.1f}s")
     after_baseline = placements(STATE / "check-baseline", extra, names)
 
@@ -115,10 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     delays = [int(d) for d in args.relocate_ms.split(",") if d.strip()]
 
-    gate = lab_operator()  # migrate.yml is cert-gated
+    lab_operator()  # migrate.yml is cert-gated
     svc = simulator("vc-bench-migrate", args.port, STATE, args.vms)
-    extra = ["-e", f"lab_state_dir={svc.lab.state_dir}", "-e", f"vcenter_port={args.port}",
-             "-e", "vcenter_timeout=900", *gate]
+    extra = [*private_vcenter(svc), "-e", "vcenter_timeout=900"]
     relaxed = ["-e", f"plan_wave_size={args.wave_vms}", "-e", "plan_cpu_overcommit=100",
                "-e", "plan_memory_overcommit=100", "-e", "plan_datastore_fill_limit=1.0", "-e", "plan_host_reserve=0",
                "-e", "plan_replace=true"]

@@ -11,31 +11,39 @@ real delta to push (VRFs, SVIs into their VRF, zone ACLs: ~70 lines). Their stat
 known_hosts) is under .cache/bench/netpush/lab; the password is the lab's. They are stopped at the end, also
 on SIGTERM.
 
-Before timing: the lab's Vault up, its PKI built and lab-operator onboarded (network.yml is cert-gated),
-as `-i inventory/lab`. Then each round runs, each from all 30 switches reset to their seed and into fresh
-report and backup folders under .cache/bench/netpush/<run>-<round>/:
+Before timing: the lab's Vault up with its operators and the facility's credentials (`labctl up --only openbao`;
+network.yml is cert-gated and the system administrator's). The bench switches are core switches: like the lab's
+core pair they log in with the core pair's credential (facility/main/netdev/core-pair, the lab's netdev
+password), which Vault releases only under two-person control. Then each round runs, each from all 30 switches
+reset to their seed and into fresh report and backup folders under .cache/bench/netpush/<run>-<round>/:
 
-* project: `ansible-playbook -i bench/netpush/inventory playbooks/network.yml` (side a of every pair in
-  parallel, then side b, one batch task; forks 25 from ansible.cfg), ansible-playbook start-up, the gate and
-  the policy checks included;
+* project: `JINBAO_OPERATOR=lab-sysadmin ansible-playbook -i bench/netpush/inventory playbooks/network.yml` (side a
+  of every pair in parallel, then side b, one batch task; forks 25 from ansible.cfg), ansible-playbook start-up,
+  the gate (cert login), the two-person approval, the credential reads and the policy checks included. The run
+  asks a security administrator to approve its change and waits: the bench is that second person, and runs
+  `playbooks/approve.yml` as lab-secadmin (bound to the playbook and the change's digest the run prints) as soon
+  as the run asks; its time is part of the project's, and its CPU part of the controller's;
 * bare:    a netmiko script on a ThreadPoolExecutor (--workers), side a then side b: per switch connect
-  (strict host keys), `show running-config` into a backup file with its SHA-256, the delta of
+  (strict host keys; the password from the lab's file, no gate, no Vault), `show running-config` into a backup
+  file with its SHA-256, the delta of
   plugins/module_utils/seams/netdev.py (the same intended configuration, rendered with jinja2 from the role's
   template and filters), pushed, verified (running configuration read again: no delta left), `write memory`;
-* serial:  the project's play with `-e network_batch=1` (one device at a time).
+* serial:  the project's play with `-e network_batch=1` (one device at a time), approved the same way.
 
 Every run is checked afterwards, untimed: the playbook exited 0; every switch runs and has saved the intended
 configuration (no delta left, every ZONE- ACL there); all three runs sent each switch the same lines.
 Prints the wall times and the ratios serial / project (goal >= 5x) and project / bare (goal <= 1.5x),
 medians over --rounds, writes the `## netpush` section of docs/BENCHMARKS.md and exits 1 when a goal is
 missed or a run is wrong. Where the time goes: both playbook runs carry ansible.posix.profile_tasks (their
-time by part), every run's CPU is counted (controller and switches), and after the runs one switch is taken
-from its seed step by step through the project's session code and through the bare script's.
+time by part; enabled by a copy of the project's ansible.cfg, PROFILED_CFG, since the audit trail refuses
+ANSIBLE_CALLBACKS_ENABLED), every run's CPU is counted (controller and switches), and after the runs one switch
+is taken from its seed step by step through the project's session code and through the bare script's.
 """
 
 from __future__ import annotations
 
 import argparse
+import configparser
 import hashlib
 import json
 import os
@@ -58,7 +66,7 @@ import yaml
 
 from ansible_collections.jinbao.dc.plugins.filter import network as filters
 from ansible_collections.jinbao.dc.plugins.module_utils.seams import netdev
-from bench.harness import ROOT, VENV_BIN, lab_operator, log, machine, update_benchmarks
+from bench.harness import ROOT, SECURITY_ADMIN, SYSTEM_ADMIN, VENV_BIN, lab_operator, log, machine, update_benchmarks
 from lab import common
 from lab.netdevices.fakeswitch import service as fakeswitch
 
@@ -68,6 +76,10 @@ STATE = ROOT / ".cache" / "bench" / "netpush"
 LAB_STATE = STATE / "lab"  # the bench switches' lab: data/<host>/, run/, log/, netdev/known_hosts
 LAB = ROOT / ".lab"
 PLAYBOOK = ROOT / "playbooks" / "network.yml"
+# The project's ansible.cfg with ansible.posix.profile_tasks enabled beside the audit trail (written by run.py).
+PROFILED_CFG = STATE / "ansible.cfg"
+# ansible.cfg options that hold paths relative to the file: absolute in PROFILED_CFG, which lives elsewhere.
+CFG_PATHS = {"inventory", "roles_path", "collections_path", "fact_caching_connection", "log", "sink2"}
 TEMPLATE = ROOT / "roles" / "network" / "templates" / "cisco" / "core.cfg.j2"
 MANAGED = [r"^ip access-list extended ZONE-"]  # roles/network/defaults/main.yml: network_managed.core
 SPEEDUP_GOAL, BARE_GOAL = 5.0, 1.5
@@ -191,7 +203,8 @@ def render_intended(hostvars: dict) -> str:
     """roles/network/templates/cisco/core.cfg.j2 with the role's filters, as the role's template lookup does."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE.parent)), trim_blocks=True,
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    env.filters.update({"zone_acls": filters.zone_acls, "svi_address": filters.svi_address})
+    # The template calls the collection's filters by their FQCN (jinbao.dc.zone_acls), as the role does.
+    env.filters.update({"jinbao.dc.zone_acls": filters.zone_acls, "jinbao.dc.svi_address": filters.svi_address})
     return env.get_template(TEMPLATE.name).render(
         network_zones=hostvars["network_zones"], network_acl_exceptions=hostvars.get("network_acl_exceptions", {}),
         network_svi_host=hostvars["network_svi_host"], network_hsrp_priority=hostvars["network_hsrp_priority"])
@@ -202,12 +215,61 @@ def zone_acl_names(hostvars: dict) -> list[str]:
                                                            hostvars.get("network_acl_exceptions", {})).values())
 
 
+# --- before the runs ---------------------------------------------------------------------------------------
+def _ansible_env(config: Path, operator: str) -> dict[str, str]:
+    return dict(os.environ, ANSIBLE_CONFIG=str(config), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
+                JINBAO_OPERATOR=operator)
+
+
+def profiled_config() -> Path:
+    """PROFILED_CFG: the project's ansible.cfg as it stands, with ansible.posix.profile_tasks enabled beside the
+    audit trail, and its relative paths made absolute. The audit sinks stay the project's own, so the run is in the
+    official trail and the cert gate admits it (ANSIBLE_CALLBACKS_ENABLED in the environment would stop the run)."""
+    parser = configparser.ConfigParser(interpolation=None)
+    if not parser.read(ROOT / "ansible.cfg"):
+        raise SystemExit(f"bench: {ROOT / 'ansible.cfg'} cannot be read")
+    for section in parser.sections():
+        for key, value in parser.items(section, raw=True):
+            if key in CFG_PATHS:
+                parser.set(section, key, os.pathsep.join(str(ROOT / part) for part in value.split(os.pathsep) if part))
+    enabled = [c.strip() for c in parser.get("defaults", "callbacks_enabled", fallback="").split(",") if c.strip()]
+    parser.set("defaults", "callbacks_enabled", ", ".join([*enabled, "ansible.posix.profile_tasks"]))
+    PROFILED_CFG.parent.mkdir(parents=True, exist_ok=True)
+    with open(PROFILED_CFG, "w") as fh:
+        fh.write(f"# Written by bench/netpush/run.py from {ROOT / 'ansible.cfg'}: the same settings, with\n"
+                 "# ansible.posix.profile_tasks enabled and relative paths made absolute. Do not edit.\n")
+        parser.write(fh)
+    return PROFILED_CFG
+
+
 # --- the three runs ----------------------------------------------------------------------------------------
+# What network.yml prints when its change of the core pair waits for the second person (jinbao.dc.two_person).
+APPROVAL_ASKED = re.compile(r"playbooks/approve\.yml -e accessor=(?P<accessor>\S+) -e digest=(?P<digest>[0-9a-f]{64})")
+
+
+def approve(out: Path, accessor: str, digest: str, timeout: float) -> subprocess.CompletedProcess:
+    """The second person of the two-person change: playbooks/approve.yml as the lab's security administrator,
+    bound to network.yml on the whole bench inventory (no --limit) and to the digest of the change the run
+    printed. Its output goes to <out>/approve.log."""
+    cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(INVENTORY), str(ROOT / "playbooks" / "approve.yml"),
+           "-e", f"accessor={accessor}", "-e", f"digest={digest}", "-e", "approve_playbook=network",
+           "-e", "approve_limit=all", "-e", f"jinbao_reports_dir={out / 'reports'}"]
+    try:
+        run = subprocess.run(cmd, cwd=ROOT, env=_ansible_env(ROOT / "ansible.cfg", SECURITY_ADMIN),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        run = subprocess.CompletedProcess(cmd, 124, f"{exc.output or ''}\napprove.yml did not finish within "
+                                                     f"{timeout:.0f}s")
+    (out / "approve.log").write_text(run.stdout)
+    return run
+
+
 def playbook(label: str, out: Path, extra: list[str], timeout: float) -> tuple[float, str, int, float]:
-    """network.yml on the bench inventory (harness.run_playbook always takes inventory/lab), with
-    ansible.posix.profile_tasks (a time stamp per task, nothing else) to say where the time went."""
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
-               ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks", PROFILE_TASKS_TASK_OUTPUT_LIMIT="all",
+    """network.yml on the bench inventory (harness.run_playbook always takes inventory/lab) as the lab's system
+    administrator, with ansible.posix.profile_tasks (a time stamp per task, nothing else; PROFILED_CFG) to say
+    where the time went. When the run asks for the two-person approval of the core pair's change, the bench
+    approves it at once, as the lab's security administrator (approve()); an approval that fails stops the run."""
+    env = dict(_ansible_env(PROFILED_CFG, SYSTEM_ADMIN), PROFILE_TASKS_TASK_OUTPUT_LIMIT="all",
                PROFILE_TASKS_SORT_ORDER="none")
     cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(INVENTORY), str(PLAYBOOK),
            "-e", f"jinbao_reports_dir={out / 'reports'}", "-e", f"jinbao_backups_dir={out / 'backups'}", *extra]
@@ -216,20 +278,40 @@ def playbook(label: str, out: Path, extra: list[str], timeout: float) -> tuple[f
     cpu0 = _children_cpu()  # after Popen(), which reaps switches stopped earlier: ansible-playbook's CPU alone
     lines: list[str] = []
     last = ""
+    approval: dict[str, subprocess.CompletedProcess] = {}
+    second: threading.Thread | None = None
+
+    def second_person(accessor: str, digest: str) -> None:
+        approval["run"] = approve(out, accessor, digest, timeout)
+        if approval["run"].returncode != 0:
+            proc.terminate()  # the run would wait for an approval that does not come
+
     try:
         for line in proc.stdout:
             lines.append(line)
             if line.startswith("PLAY [") and line != last:
                 log(f"  {label}: {line.strip().strip('*').strip()}")
                 last = line
+            asked = APPROVAL_ASKED.search(line)
+            if asked and second is None:  # one approval holds for the whole run, every batch of it
+                log(f"  {label}: approving change {asked['digest'][:16]}... of the core pair as {SECURITY_ADMIN}")
+                second = threading.Thread(target=second_person, args=(asked["accessor"], asked["digest"]),
+                                          daemon=True)
+                second.start()
         proc.wait(timeout=max(1.0, timeout - (time.monotonic() - start)))
     except subprocess.TimeoutExpired:
         proc.kill()
         raise SystemExit(f"bench: {label} did not finish within {timeout:.0f}s") from None
+    if second is not None:
+        second.join(timeout=max(1.0, timeout - (time.monotonic() - start)))
     elapsed = time.monotonic() - start
-    cpu = _children_cpu() - cpu0
+    cpu = _children_cpu() - cpu0  # with the approver's run, a child of this process too
     output = "".join(lines)
     (out / "ansible.log").write_text(output)
+    refused = approval.get("run")
+    if refused is not None and refused.returncode != 0:
+        output += (f"\n--- playbooks/approve.yml as {SECURITY_ADMIN} failed (exit {refused.returncode}; "
+                   f"{(out / 'approve.log').relative_to(ROOT)}) ---\n{refused.stdout[-1500:]}")
     return elapsed, output, proc.returncode, cpu
 
 
@@ -400,6 +482,8 @@ CATEGORIES = (
      re.compile(r"Change every device of this batch")),
     ("device sessions: backups of the other devices (netdev_backup)", re.compile(r"Back up the running")),
     ("gate and the two policy checks", re.compile(r"^operator_gate|[Pp]olicy|configuration to check|zone-to-zone")),
+    ("two-person control: the core pair's change asked, approved (approve.yml, by the bench at once), credential "
+     "released", re.compile(r"Two-person control")),
     ("other controller-side tasks (render, argument check, outcome)", re.compile(r".")),
 )
 STARTUP = "ansible-playbook start-up and between tasks (the rest)"
@@ -435,10 +519,12 @@ def main(argv: list[str] | None = None) -> int:
     # Stopped with SIGTERM (kill, a CI timeout): unwind, so that `finally` stops the bench switches.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
-    log("lab Vault up, its PKI built, lab-operator onboarded (network.yml is cert-gated)")
-    gate = lab_operator()  # -e vault_ca_file=<the lab's CA>: the inventory's own value, stated once more
+    log(f"lab Vault up with its operators (network.yml is cert-gated, the system administrator's: {SYSTEM_ADMIN}; "
+        f"the core pair's change is approved by {SECURITY_ADMIN})")
+    lab_operator()
     sw = Switches(LATENCY[args.latency])
     sw.check_ports()
+    profiled_config()
     names = list(sw.hostvars)
     intended = {name: render_intended(sw.hostvars[name]) for name in names}
     times: dict[str, list[float]] = {r: [] for r in runs}
@@ -465,7 +551,7 @@ def main(argv: list[str] | None = None) -> int:
                         wrong.append(f"the script failed: {exc}")
                         elapsed, cpu, lines = float("nan"), float("nan"), {}
                 else:
-                    extra = [*gate, *(["-e", "network_batch=1"] if label == "serial" else [])]
+                    extra = ["-e", "network_batch=1"] if label == "serial" else []
                     elapsed, output, rc, cpu = playbook(label, out, extra, args.timeout)
                     where[label].append(breakdown(output, elapsed))
                     counted[label].append(host_tasks(output))
@@ -578,7 +664,7 @@ def section(args, times, med, speedup, overhead, span, typical, cpu, tasks, step
     n = len(PORTS)
     project_steps, bare_steps = (dict(session) for session in steps)
     where = typical["project"]
-    config, backups, gate = (where[name] for name, _ in CATEGORIES[:3])
+    config, backups, gate, approval = (where[name] for name, _ in CATEGORIES[:4])
     fixed = med["project"] - config - backups
     rows = "\n".join(f"| {name} | {typical['project'][name]:.1f} s | {typical['serial'][name]:.1f} s |"
                      for name in typical["project"])
@@ -605,16 +691,22 @@ def section(args, times, med, speedup, overhead, span, typical, cpu, tasks, step
         {machine()}.""")
     rounds_line = wrap(f"""All rounds (s): project {', '.join(f'{t:.1f}' for t in times['project'])}; serial
         {', '.join(f'{t:.1f}' for t in times['serial'])}; bare {', '.join(f'{t:.1f}' for t in times['bare'])}.
-        CPU is user + system time: the controller's is ansible-playbook with its forks and modules, or the
-        script's own process; the switches' is the {n} simulator processes.""")
-    runs = wrap("""The project: the cert gate (Vault), the policy check of the intended configurations, then
-        one `netdev_config_batch` task: each switch on its own sessions and thread (backup, with the revert
+        CPU is user + system time: the controller's is ansible-playbook with its forks and modules (and the
+        approver's approve.yml run), or the script's own process; the switches' is the {n} simulator
+        processes.""")
+    runs = wrap(f"""The project, as the lab's system administrator: the cert gate (a cert login to Vault), the
+        policy check of the intended configurations, the two-person control of the core pair's change (the run
+        asks Vault for the core pair's credential under its control group, bound to the playbook and the
+        digest of the intended configurations, and waits; the bench, as {SECURITY_ADMIN}, runs
+        `playbooks/approve.yml` at once; Vault releases the credential), then one `netdev_config_batch` task:
+        each switch on its own sessions and thread (backup, with the revert
         timer armed on a second session meanwhile (IOS archives the running configuration: the rollback
         point), the delta, verify, confirm, save (the facts read on the first session meanwhile), backup,
         change record), side b of every pair read while side a saves and changed once all of side a is
         saved; then the policy check of the running configurations. The serial loop: the same play with
-        one switch per batch. The bare script: one netmiko session per switch on a thread pool, side a then side
-        b: `show running-config` to a backup file with its SHA-256, the same delta
+        one switch per batch (one approval for the run). The bare script (no gate, no Vault: the password from
+        the lab's file): one netmiko session per switch on a thread pool, side a then side b: `show
+        running-config` to a backup file with its SHA-256, the same delta
         (plugins/module_utils/seams/netdev.py, the same intended configuration), pushed, verified by reading the
         configuration again, `write memory`;
         nothing else.""")
@@ -622,8 +714,9 @@ def section(args, times, med, speedup, overhead, span, typical, cpu, tasks, step
         f"""The device work of the project's run, the batch change of both sides, takes {config:.1f} s; the serial
         loop spends {typical['serial'][CATEGORIES[0][0]]:.1f} s on the same work, one switch after another. The
         rest of the project's run, {fixed:.1f} s, does not grow with the switches' latency: ansible-playbook
-        start-up, the cert gate and the two policy checks ({gate:.1f} s), rendering each intended
-        configuration, argument checks; the bare script does none of it.""",
+        start-up, the cert gate and the two policy checks ({gate:.1f} s), the two-person approval ({approval:.1f}
+        s, with a second person who approves as soon as asked: a real one takes longer), rendering each
+        intended configuration, argument checks; the bare script does none of it.""",
         f"""CPU: the project's run takes {cpu['project'][0]:.1f} s of controller CPU in {tasks['project']}
         host-tasks (about {tasks['project'] / n:.1f} per switch), the bare script {cpu['bare'][0]:.1f} s; a fresh
         Python importing netmiko and hier_config alone takes {import_cpu:.2f} s. On {ncpu} CPUs the project's

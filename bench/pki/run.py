@@ -2,12 +2,15 @@
 
     .venv/bin/python -m bench.pki.run [--operators 1000] [--rounds 3] [--rate-sample 100] [--no-write]
 
-Uses the lab's Vault (vault-01: started and its PKI built if needed). Each round runs, side by side:
-- the project: `ansible-playbook playbooks/operator_onboard.yml -e '{"operators": [...]}'` (ansible start-up
-  included), into an empty key folder and register;
+Uses the lab's Vault (the OpenBao cluster through vault-01; `labctl up --only openbao` makes sure it is up with
+its PKI and operators). Both sides sign as the lab's security administrator (lab-secadmin), whose certificate
+logs in to Vault (auth/cert): onboarding is their duty. Each round runs, side by side:
+- the project: `JINBAO_OPERATOR=lab-secadmin ansible-playbook playbooks/operator_onboard.yml
+  -e '{"operators": [...]}'` (ansible start-up and the cert gate included), into an empty key folder and
+  register;
 - the baseline: a bare hvac script doing the same work for the same number of operators, one after the other
-  (EC P-256 key made locally, written 0600, CSR, signed through the operator role as the automation AppRole,
-  certificate written, register CSV written at the end);
+  (a cert login with lab-secadmin's certificate, then per operator: EC P-256 key made locally, written 0600,
+  CSR, signed through the operator role, certificate written; register CSV written at the end);
 - for reference, the same script on 8 threads (what the project's module does inside).
 Medians of the rounds give the ratio project/baseline (goal: at most 1.5x). Then the issuance rate of EC
 P-256 against RSA 3072 keys (operator and operator-rsa roles), with and without local key generation.
@@ -34,7 +37,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from bench.harness import ROOT, lab_operator, log, machine, run_playbook, update_benchmarks
+from bench.harness import ROOT, SECURITY_ADMIN, lab_operator, log, machine, run_playbook, update_benchmarks
 
 STATE = ROOT / ".cache" / "bench" / "pki"
 LAB = ROOT / ".lab"
@@ -44,10 +47,16 @@ DOMAIN = "operators.city.jinbao.example"
 GOAL = 1.5
 
 
+# The security administrator's certificate and key, where operator_onboard.yml keeps them (lab-up made them).
+OPERATOR_DIR = ROOT / ".pki" / "operators" / SECURITY_ADMIN
+
+
 def login() -> hvac.Client:
-    creds = json.loads((LAB / "secrets" / "vault-automation.json").read_text())
+    """An hvac client holding a token of the security administrator: a cert login (auth/cert, role operators)
+    with their client certificate, as the cert gate does it. Revoke it (revoke_self) when done."""
     client = hvac.Client(url=URL, verify=CA, timeout=60)
-    client.auth.approle.login(role_id=creds["role_id"], secret_id=creds["secret_id"])
+    client.auth.cert.login(name="operators", cert_pem=str(OPERATOR_DIR / f"{SECURITY_ADMIN}.crt"),
+                           key_pem=str(OPERATOR_DIR / f"{SECURITY_ADMIN}.key"), mount_point="cert")
     return client
 
 
@@ -65,7 +74,8 @@ def csr(key, cn: str) -> str:
 def bare_script(ids: list[str], out: Path, workers: int = 1) -> float:
     """The baseline: what a sysadmin would write with hvac alone. Returns wall seconds."""
     start = time.monotonic()
-    token = login().token
+    session = login()
+    token = session.token
     local = threading.local()
     rows = []
 
@@ -92,6 +102,7 @@ def bare_script(ids: list[str], out: Path, workers: int = 1) -> float:
         writer = csv.writer(fh)
         writer.writerow(["operator", "serial", "not_before", "not_after", "revoked_at"])
         writer.writerows(rows)
+    session.auth.token.revoke_self()  # as the audit callback revokes the run's token at its end
     return time.monotonic() - start
 
 
@@ -99,7 +110,7 @@ def project(ids: list[str], out: Path, timeout: float) -> float:
     extra = ["-e", json.dumps({"operators": ids}), "-e", f"jinbao_pki_dir={out / 'keys'}",
              "-e", f"jinbao_reports_dir={out / 'reports'}"]
     elapsed, output, _ = run_playbook("project", ROOT / "playbooks" / "operator_onboard.yml", extra, timeout,
-                                      quiet=True)
+                                      quiet=True, operator=SECURITY_ADMIN)
     rows = (out / "reports" / "pki" / "operators.csv").read_text().splitlines()
     if len(rows) != len(ids) + 1:
         raise SystemExit(f"bench: the project's register has {len(rows) - 1} rows, not {len(ids)}:\n{output[-2000:]}")
@@ -117,6 +128,7 @@ def rate(kind: str, role: str, n: int) -> tuple[float, float]:
     for body in requests:
         client.adapter.post(f"/v1/pki-city/sign/{role}", json={"csr": body, "ttl": "1h"})
     sign = time.monotonic() - t1
+    client.auth.token.revoke_self()
     return n / (keygen + sign), n / sign
 
 
@@ -128,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--no-write", action="store_true", help="do not update docs/BENCHMARKS.md")
     args = parser.parse_args(argv)
-    log("lab Vault up and its PKI built")
+    log("lab Vault up, its PKI built and lab-secadmin onboarded (operator_onboard.yml is theirs)")
     lab_operator()
     log("warm-up: 50 signatures")
     rate("ec", "operator", 50)
@@ -158,8 +170,9 @@ def main(argv: list[str] | None = None) -> int:
 
 Onboarding {args.operators:,} operators in one run on the lab's OpenBao (`make bench-pki`, {args.rounds} rounds,
 medians; {machine()}). Each run starts from an empty key folder and register: an EC P-256 key made on the
-controller (mode 0600), a CSR, a signature through the `operator` role as the automation AppRole, the
-certificate and its chain written, one register row each.
+controller (mode 0600), a CSR, a signature through the `operator` role as the security administrator (one cert
+login with their certificate per run: the project's cert gate, the script's own), the certificate and its chain
+written, one register row each.
 
 | run | wall time | ratio to the bare script |
 |---|---|---|
@@ -171,8 +184,8 @@ certificate and its chain written, one register row each.
 All rounds (s): project {', '.join(f'{t:.1f}' for t in times['project'])}; baseline
 {', '.join(f'{t:.1f}' for t in times['baseline'])}; threaded {', '.join(f'{t:.1f}' for t in times['threaded'])}.
 
-The playbook makes one `pki_certs` module call for all operators: it reads the issuing CA and CRL once, logs in
-once, and signs on 8 threads. One Ansible task per operator (the community.crypto modules plus
+The playbook makes one `pki_certs` module call for all operators: it reads the issuing CA and CRL once, signs
+with the gate's token on 8 threads. One Ansible task per operator (the community.crypto modules plus
 `vault_write`, about six module runs each) would start Python some 6,000 times for 1,000 operators.
 
 Issuance rate, {args.rate_sample} certificates each, one after the other:

@@ -20,20 +20,25 @@ description:
     result. A run that dies leaves its C(run_start) record without a C(run_end).
   - Each record carries its sequence number, the SHA-256 of the previous record's line and its own SHA-256.
     C(make audit-verify) (plugins/module_utils/audit/cli.py verify) checks the chain. See docs/AUDIT.md.
+  - At the end of a run in which the cert gate admitted an operator, the chain's head (the run's end record)
+    is anchored in Vault (KV, create-only, with the operator's token, so the write is in Vault's audit log), and
+    the token is revoked. A chain re-sealed on the controller then disagrees with Vault's anchors.
 options:
   log:
     description:
       - The primary log's current file; rotated files are kept beside it as <stem>-<UTC>.jsonl.
       - Unset, it is reports/audit/audit.jsonl in the project.
+      - Set only in the project's ansible.cfg; an environment variable cannot move it (JINBAO_AUDIT_LOG in the
+        environment stops the run), and a configuration whose sinks differ from the project's own is recorded
+        as not official; the cert gate admits no operator in such a run.
     type: path
-    env: [{name: JINBAO_AUDIT_LOG}]
     ini: [{section: callback_audit_log, key: log}]
   sink2:
     description:
       - The second copy (it stands for a remote write-once store); the same records, the same rotation.
       - Unset, it is .cache/audit-sink/audit.jsonl in the project.
+      - Like I(log), set only in the project's ansible.cfg.
     type: path
-    env: [{name: JINBAO_AUDIT_SINK2}]
     ini: [{section: callback_audit_log, key: sink2}]
   max_bytes:
     description: Rotate the current file when it reaches this size (it also rotates at each month start).
@@ -49,6 +54,7 @@ options:
     ini: [{section: callback_audit_log, key: retention_days}]
 """
 
+import configparser
 import getpass
 import os
 import socket
@@ -60,14 +66,50 @@ from typing import Any
 from ansible import context
 from ansible.plugins.callback import CallbackBase
 
-from ansible_collections.jinbao.dc.plugins.module_utils.audit import chain
+from ansible_collections.jinbao.dc.plugins.module_utils.audit import anchor, chain
+from ansible_collections.jinbao.dc.plugins.module_utils.pki import session
 
 ROOT = Path(__file__).resolve().parents[2]
 # The cert gate, by its fully qualified name only: a module of that short name in another collection is not it.
 GATE_ACTIONS = frozenset({"jinbao.dc.operator_gate"})
 STOP_EXIT_CODE = 1
+# Environment variables that would move the audit trail or keep this callback out of a run: refused outright.
+REFUSED_ENV = ("JINBAO_AUDIT_LOG", "JINBAO_AUDIT_SINK2", "ANSIBLE_CALLBACK_PLUGINS", "ANSIBLE_CALLBACKS_ENABLED",
+               "ANSIBLE_CALLBACK_WHITELIST", "ANSIBLE_LOAD_CALLBACK_PLUGINS", "ANSIBLE_STDOUT_CALLBACK_PLUGINS")
+# Variables an -e may not set: who is admitted (the operator and where the gate finds their certificate), which
+# Vault answers and how it is reached, which credential a host reads, and any token (prefixes, names, suffix).
+PROTECTED_VAR_PREFIXES = ("jinbao_operator", "jinbao_credential", "jinbao_room", "jinbao_vault", "jinbao_alertmanager",
+                          "vault_", "operator_gate_", "credential_", "ansible_play_")
+PROTECTED_VARS = frozenset({"lab_state_dir", "room", "groups", "hostvars"})
+PROTECTED_VAR_SUFFIXES = ("_token",)
 
 
+
+
+def official_sinks() -> tuple[Path, Path]:
+    """The audit sinks the project's own ansible.cfg names (resolved against the project root)."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(ROOT / "ansible.cfg")
+    log = parser.get("callback_audit_log", "log", fallback=str(chain.DEFAULT_LOG))
+    sink2 = parser.get("callback_audit_log", "sink2", fallback=str(chain.DEFAULT_SINK2))
+    return (ROOT / log).resolve(), (ROOT / sink2).resolve()
+
+
+def _runner_display(variable: str) -> bool:
+    """ansible-runner (AWX, Automation Platform) adds its own display callback through ANSIBLE_CALLBACK_PLUGINS:
+    allowed when every path given is inside the installed ansible_runner package, beside ansible itself."""
+    if variable != "ANSIBLE_CALLBACK_PLUGINS":
+        return False
+    import ansible
+
+    runner = (Path(ansible.__file__).resolve().parents[1] / "ansible_runner").resolve()
+    paths = [Path(p).resolve() for p in os.environ[variable].split(os.pathsep) if p]
+    return bool(paths) and all(path == runner or runner in path.parents for path in paths)
+
+
+def protected_extra_vars(extra_vars: dict[str, Any]) -> list[str]:
+    return sorted(k for k in extra_vars if k in PROTECTED_VARS or k.startswith(PROTECTED_VAR_PREFIXES)
+                  or k.endswith(PROTECTED_VAR_SUFFIXES))
 
 
 def _relative(path: str | None) -> str | None:
@@ -125,30 +167,57 @@ class CallbackModule(CallbackBase):
         self._hosts: dict[str, dict[str, list]] = {}
         self._plays: list[str] = []
         self._gate: dict[str, Any] | None = None
-        self._claimed: str | None = None
         self._ended = False
 
     # --- set-up and the stop ------------------------------------------------------------------------
 
+    def _sinks(self) -> tuple[Path, Path]:
+        log = Path(self.get_option("log") or chain.DEFAULT_LOG)
+        sink2 = Path(self.get_option("sink2") or chain.DEFAULT_SINK2)
+        return (ROOT / log).resolve(), (ROOT / sink2).resolve()
+
     def _appender(self):
         if self._log is None:
-            log = self.get_option("log") or chain.DEFAULT_LOG
-            sink2 = self.get_option("sink2") or chain.DEFAULT_SINK2
+            log, sink2 = self._sinks()
             self._log = chain.Appender(Path(log), [Path(sink2)], max_bytes=int(self.get_option("max_bytes")),
                                        retention_days=int(self.get_option("retention_days")))
         return self._log
 
-    def _stop(self, why: str) -> None:
+    def _close_session(self, head: dict[str, Any] | None = None) -> None:
+        """Anchor the chain's head (this run's end record) in Vault with the operator's token, then revoke the
+        token: it lives as long as the run. A run without an admitted operator has no token; the next gated run's
+        anchor covers its records (each record's hash covers every record before it)."""
+        held = session.close()
+        if not held:
+            return
+        from ansible_collections.jinbao.dc.plugins.module_utils.seams.vault import session_client
+
+        client = session_client(held, timeout=10)
+        if head is not None:
+            try:
+                anchor.write_anchor(client, head, str(self._sinks()[0]), name=held.get("vault", "vault"))
+            except Exception as exc:  # the run is over; say loudly that its end is not anchored
+                self._display.warning(f"audit trail: the chain's head (seq {head.get('seq')}) could not be anchored "
+                                      f"in Vault ({exc}); make audit-verify will show it unanchored")
+        try:
+            client.auth.token.revoke_self()
+        except Exception as exc:  # its TTL ends it anyway; say so
+            self._display.warning(f"audit trail: the run's Vault token could not be revoked ({type(exc).__name__}); "
+                                  "it expires with its TTL")
+
+    def _stop(self, why: str, tail: str | None = None) -> None:
         """End the run now: an unaudited change is worse than no change. SystemExit passes through Ansible's
         callback dispatch (which turns exceptions into warnings), and no task is queued after it."""
+        self._close_session()
         if self._start is not None and "start_seq" in self._start and not self._ended:
             self._ended = True
             try:  # best effort: whichever sink still takes it records how the run ended
                 self._appender().append(self._end_body("stopped", why))
             except Exception:  # the stop below must happen whatever went wrong here
                 pass
-        self._display.error(f"audit trail: {why}. The run stops here, before any further task; nothing more "
-                            "is changed until the audit sinks can be written.", wrap_text=False)
+        tail = tail or "nothing more is changed until the audit sinks can be written"
+        self._display.error(f"audit trail: {why}. The run stops here, before any further task; {tail}.",
+                            wrap_text=False)
         sys.stdout.flush()
         raise SystemExit(STOP_EXIT_CODE)
 
@@ -175,13 +244,28 @@ class CallbackModule(CallbackBase):
             self._stop(f"the run's start record could not be written ({type(exc).__name__}: {exc})")
         self._start["start_seq"] = record["seq"]
         self._warn_disagreements()
+        overrides = sorted(k for k in REFUSED_ENV if os.environ.get(k) and not _runner_display(k))
+        if overrides:
+            self._stop(f"{', '.join(overrides)} set in the environment would move the audit trail or keep it out "
+                       "of the run; unset it (the trail is configured only in the project's ansible.cfg)",
+                       "nothing was changed, and this refusal is in the audit trail")
+        log, sink2 = self._sinks()
+        official = official_sinks()
+        config = os.environ.get("ANSIBLE_CONFIG") or "ansible.cfg"
+        why = None if (log, sink2) == official else (f"this configuration ({config}) writes to {log} and {sink2}, "
+                                                     f"the project's to {official[0]} and {official[1]}")
+        session.open_run({"run_id": self._start["run_id"], "log": str(log), "sink2": str(sink2),
+                          "start_seq": record["seq"], "official": why is None, "why": why})
 
     def v2_playbook_on_play_start(self, play) -> None:
         self._plays.append(str(play.get_name()))
         manager = play.get_variable_manager()
-        claimed = (getattr(manager, "extra_vars", None) or {}).get("jinbao_operator")
-        if isinstance(claimed, str) and claimed:
-            self._claimed = claimed
+        extra = getattr(manager, "extra_vars", None) or {}
+        refused = protected_extra_vars(extra)
+        if refused:
+            self._stop(f"-e {', '.join(refused)}: the gate's, Vault's and the lab's connection variables cannot be "
+                       "set from the command line (they decide who is admitted and which Vault answers)",
+                       "nothing was changed, and this refusal is in the audit trail")
         self._still_writable()
 
     def v2_playbook_on_task_start(self, task, is_conditional) -> None:
@@ -220,7 +304,8 @@ class CallbackModule(CallbackBase):
             identity = result.result.get("identity") or {}
             self._gate = {"result": "granted", "operator": identity.get("operator"), "cn": identity.get("cn"),
                           "serial": identity.get("serial"), "not_after": identity.get("not_after"),
-                          "issuer": identity.get("issuer"), "gate_host": result.host.get_name()}
+                          "issuer": identity.get("issuer"), "duty": identity.get("duty"),
+                          "vault_accessor": identity.get("accessor"), "gate_host": result.host.get_name()}
         if result.result.get("changed"):
             self._host(result.host.get_name())["changed"].append(self._entry(result))
 
@@ -250,11 +335,9 @@ class CallbackModule(CallbackBase):
         for name in sorted(set(stats.processed if stats else ()) | set(self._hosts)):
             hosts[name] = {**({"stats": stats.summarize(name)} if stats else {}), **self._host(name)}
         who = dict(self._start["who"])
-        if self._claimed:
-            who["operator_claimed"] = self._claimed
         gate = self._gate or {"result": "not run"}
         who.update({"operator": gate.get("operator"), "cert_cn": gate.get("cn"), "cert_serial": gate.get("serial"),
-                    "gate": gate})
+                    "duty": gate.get("duty"), "gate": gate})
         body = {"type": "run_end", "run_id": self._start["run_id"], "start_seq": self._start["start_seq"],
                 "who": who, "what": {**self._start["what"], "plays": self._plays},
                 "when": {"start": self._start["started"], "end": chain.iso(now)},
@@ -270,7 +353,8 @@ class CallbackModule(CallbackBase):
         bad = any(stats.summarize(h).get("failures") or stats.summarize(h).get("unreachable") for h in stats.processed)
         result = "refused" if (self._gate or {}).get("result") == "refused" else ("failed" if bad else "ok")
         try:
-            self._appender().append(self._end_body(result, stats=stats))
+            head = self._appender().append(self._end_body(result, stats=stats))
         except Exception as exc:  # the changes are done; the exit code must say so
             self._stop(f"the run's end record could not be written: {exc}")
+        self._close_session(head)
         self._warn_disagreements()

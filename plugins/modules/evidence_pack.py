@@ -10,10 +10,10 @@ DOCUMENTATION = r"""
 module: evidence_pack
 short_description: Collect the evidence of a period by rule area, each claim linked to its record, file or query
 description:
-  - Reads the audit log and the gate log, the certificate registers, the plan, the wave ledgers, the physical-move
-    and decommission records, the network change records, backups and policy checks, and the city Prometheus
-    (instant queries evaluated at the period's end), and returns the pack as data for the role's templates
-    (roles/evidence), with every file link relative to I(out_dir).
+  - Reads the audit log and the gate log, Vault's audit logs, the certificate registers, the plan, the wave
+    ledgers, the physical-move and decommission records, the network change records, backups and policy checks,
+    and the city Prometheus (instant queries evaluated at the period's end), and returns the pack as data for the
+    role's templates (roles/evidence), with every file link relative to I(out_dir).
   - Reads only, in check mode too; it never changes anything (changed is always false). The role writes the
     files, so they change only when the evidence does.
   - A section with nothing in the period says so plainly, naming the source it read; a source that cannot be
@@ -51,6 +51,16 @@ options:
   gate_log:
     description: The gate's log (default C(<reports_dir>/audit/gate.jsonl)).
     type: path
+  vault_audit_logs:
+    description:
+      - Vault's audit log of each node of the cluster (each node writes what it served while it led); the pack
+        reads their union and checks every gated run against it (the cert login by the run's certificate and the
+        credential reads made with that login's token).
+      - A file that is missing or unreadable is named in the pack and needs attention; it does not stop the pack.
+      - Empty - the check is not made, and the pack says so.
+    type: list
+    elements: path
+    default: []
   registers:
     description:
       - Register name (C(operators), C(services)) to its CSV file.
@@ -130,6 +140,7 @@ def main() -> None:
             "audit_log": {"type": "path"},
             "audit_sink2": {"type": "path"},
             "gate_log": {"type": "path"},
+            "vault_audit_logs": {"type": "list", "elements": "path", "default": []},
             "registers": {"type": "dict"},
             "backups_dir": {"type": "path"},
             "runbooks_dir": {"type": "path"},
@@ -146,7 +157,8 @@ def main() -> None:
     sources = Sources(reports_dir=reports, audit_log=p["audit_log"] or "", audit_sink2=p["audit_sink2"],
                       gate_log=p["gate_log"] or "", registers=dict(p["registers"] or {}),
                       backups_dir=p["backups_dir"] or os.path.join(root, "backups"),
-                      runbooks_dir=p["runbooks_dir"] or os.path.join(root, "runbooks"))
+                      runbooks_dir=p["runbooks_dir"] or os.path.join(root, "runbooks"),
+                      vault_audit_logs=list(p["vault_audit_logs"] or []))
     try:
         period = resolve_period(p["from"], p["to"], sources.audit_log, p["run_playbook"])
         envelope = {k: tuple(float(x) for x in v) for k, v in (p["envelope"] or {}).items()}

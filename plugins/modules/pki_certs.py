@@ -15,8 +15,8 @@ description:
   - A certificate is (re)issued only when it is due - none yet, not issued by the current issuing CA, not
     matching the key, names changed, revoked (in the CA's CRL), expired, or less than I(renew_fraction) of its
     lifetime left. Otherwise nothing is done, so a second run changes nothing.
-  - Vault signs a CSR through I(sign_path), logged in as the AppRole kept in I(approle_file); the module reads
-    that file itself, so the secret ID never passes through task arguments or output.
+  - Vault signs a CSR through I(sign_path) with I(token), the run's operator token (the cert gate's, from the
+    C(jinbao.dc.vault_token) lookup); only a duty whose policy allows the sign endpoint can issue.
   - Requests are signed on a pool of I(workers) threads. A refusal names the subject and Vault's reason; the
     subjects signed before it keep their certificates and register rows, so a re-run carries on.
   - Every new certificate gets a row in the register CSV I(register) (subject, serial, not_before, not_after,
@@ -25,12 +25,8 @@ description:
     before any key or certificate is written.
   - The logic lives in module_utils/pki/issuance.py (Issuer); the Vault connection comes once per play from
     C(module_defaults) on the C(group/jinbao.dc.vault) action group.
-extends_documentation_fragment: [jinbao.dc.vault]
+extends_documentation_fragment: [jinbao.dc.vault, jinbao.dc.vault.token]
 options:
-  approle_file:
-    description: JSON file with the AppRole's role_id and secret_id (pki.yml writes it).
-    type: path
-    required: true
   mount: {description: The issuing CA's PKI mount., type: str, default: pki-city}
   sign_path: {description: "The role's sign endpoint, e.g. pki-city/sign/operator.", type: str, required: true}
   dir:
@@ -65,7 +61,7 @@ author: jinbao-dc maintainers (@jinbao-dc)
 EXAMPLES = r"""
 - name: Onboard two operators
   jinbao.dc.pki_certs:  # name, url, ca_file: module_defaults on group/jinbao.dc.vault
-    approle_file: .lab/secrets/vault-automation.json
+    token: "{{ lookup('jinbao.dc.vault_token', duty='security-admin') }}"
     sign_path: pki-city/sign/operator
     dir: .pki/operators
     certs:
@@ -104,7 +100,7 @@ from ansible_collections.jinbao.dc.plugins.module_utils.seams.vault import Signe
 def main() -> None:
     module = AnsibleModule(
         argument_spec=argument_spec(
-            approle_file={"type": "path", "required": True},
+            token=True,
             mount={"type": "str", "default": "pki-city"},
             sign_path={"type": "str", "required": True},
             dir={"type": "path", "required": True},
@@ -124,7 +120,7 @@ def main() -> None:
     if not HAS_CRYPTOGRAPHY:
         module.fail_json(msg=missing_required_lib("cryptography"), exception=str(CRYPTOGRAPHY_IMPORT_ERROR))
     p = module.params
-    signer = Signer(p["name"], p["url"], p["approle_file"], p["ca_file"], p["timeout"])
+    signer = Signer(p["name"], p["url"], p["token"], p["ca_file"], p["timeout"])
     req = Request(**{f: p[f] for f in Request.__dataclass_fields__})
     try:
         result = Issuer(signer, req, check_mode=module.check_mode, log=module.log).run(p["certs"])

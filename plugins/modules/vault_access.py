@@ -1,28 +1,30 @@
 #!/usr/bin/python
 # Copyright: (c) 2026, jinbao-dc maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Converge Vault's access controls for the PKI: ACL policies, audit devices, the automation AppRole."""
+"""Converge Vault's access controls: policies, audit devices, KV mounts, certificate login, duty groups."""
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
 module: vault_access
-short_description: Keep Vault's policies, audit devices, AppRole and audited PKI fields as declared
+short_description: Keep Vault's policies, audit devices, KV mounts, certificate login and duty groups as declared
 description:
   - Writes each ACL policy whose text differs from what Vault has.
   - Enables each audit device that is missing (HashiCorp Vault); OpenBao creates audit devices only from its
     server configuration, so there the module checks them and names any that is missing. A device whose type
     or options differ is reported, not replaced (replacing a device loses its hash salt), and the module
     fails naming it.
-  - Enables the AppRole auth method and writes each AppRole (its policies and token TTLs).
-  - Writes a secret ID for each role to its C(file) (mode 0600) when the file is missing or its secret ID no
-    longer logs in; role IDs and secret IDs are never returned.
+  - Enables each KV version 2 mount that is missing (the facility's credentials, the audit anchors).
+  - Enables TLS certificate login (auth/cert) with roles that trust the issuing CA, and loads the CA's current
+    CRL into it, so that a revoked operator cannot log in.
+  - Keeps the duty groups (internal identity groups) with their policies; their members are granted by
+    M(jinbao.dc.vault_duty).
   - Tunes each PKI mount so that the named request and response fields are audited in clear (not HMAC'd).
   - Idempotent; check mode lists the changes.
   - The logic lives in module_utils/pki/access.py (AccessConverger); the connection (I(name), I(url),
     I(ca_file), I(timeout)) comes once per play from C(module_defaults) on the C(group/jinbao.dc.vault) action
-    group, and I(token) is the bootstrap token.
+    group, and I(token) is the bootstrap token or the security administrator's session token.
 extends_documentation_fragment: [jinbao.dc.vault, jinbao.dc.vault.token]
 options:
   policies: {description: Policy name to its HCL text., type: dict, default: {}}
@@ -31,11 +33,22 @@ options:
     type: list
     elements: dict
     default: []
-  approles:
-    description: The AppRoles, each with C(mount), C(role), C(policies), C(token_ttl), C(token_max_ttl), C(file).
+  kv_mounts:
+    description: KV version 2 mounts, each with C(path) and C(description) (the credentials, the audit anchors).
     type: list
     elements: dict
     default: []
+  cert_auth:
+    description:
+      - The operators' certificate login. C(mount) (auth path, default C(cert)), C(ca_mount) (the issuing CA's PKI
+        mount, whose certificate the roles trust and whose CRL is loaded), C(roles) (each with C(name),
+        C(allowed_common_names), C(token_ttl), C(token_max_ttl) in seconds, C(token_policies)).
+    type: dict
+    default: {}
+  groups:
+    description: The duties, internal identity groups, name to their policies (members are granted by vault_duty).
+    type: dict
+    default: {}
   audited_fields:
     description: PKI mount to C(request) and C(response) lists of fields audited in clear.
     type: dict
@@ -44,15 +57,22 @@ author: jinbao-dc maintainers (@jinbao-dc)
 """
 
 EXAMPLES = r"""
-- name: Policies, audit devices and the automation AppRole
+- name: Policies, audit devices, the credentials' mount, certificate login and the duties
   jinbao.dc.vault_access:  # name, url, ca_file: module_defaults on group/jinbao.dc.vault
-    token: "{{ vault_bootstrap_token }}"
+    token: "{{ lookup('jinbao.dc.vault_token', duty='security-admin') }}"
     policies:
-      automation: 'path "pki-city/sign/operator" { capabilities = ["update"] }'
+      jinbao-system-admin: 'path "jinbao/data/facility/*" { capabilities = ["read"] }'
     audit_devices:
       - {path: file, type: file, options: {file_path: /var/log/vault/audit.log}}
-    approles:
-      - {mount: approle, role: automation, policies: [automation], file: /etc/jinbao/vault-automation.json}
+    kv_mounts:
+      - {path: jinbao, description: facility credentials}
+    cert_auth:
+      mount: cert
+      ca_mount: pki-city
+      roles:
+        - {name: operators, allowed_common_names: ["*.operators.city.example"], token_ttl: 3600, token_max_ttl: 14400}
+    groups:
+      jinbao-duty-system-admin: [jinbao-system-admin]
 """
 
 RETURN = r"""
@@ -81,8 +101,10 @@ def main() -> None:
             token=True,
             policies={"type": "dict", "default": {}},
             audit_devices={"type": "list", "elements": "dict", "default": []},
-            approles={"type": "list", "elements": "dict", "default": []},
             audited_fields={"type": "dict", "default": {}},
+            kv_mounts={"type": "list", "elements": "dict", "default": []},
+            cert_auth={"type": "dict", "default": {}},
+            groups={"type": "dict", "default": {}},
         ),
         supports_check_mode=True,
     )
@@ -92,7 +114,7 @@ def main() -> None:
     try:
         client = connect(p["name"], p["url"], p["token"], p["ca_file"], p["timeout"])
         result = AccessConverger(p["name"], client, check_mode=module.check_mode).run(
-            p["policies"], p["audit_devices"], p["approles"], p["audited_fields"])
+            p["policies"], p["audit_devices"], p["audited_fields"], p["kv_mounts"], p["cert_auth"], p["groups"])
     except VaultError as exc:
         module.fail_json(msg=str(exc), field=exc.field)
     module.exit_json(**result)

@@ -20,7 +20,8 @@ description:
   - Fails closed on an unreachable or sealed Vault, with one line naming the field to fix.
   - The logic lives in module_utils/pki/hierarchy.py (Converger). The connection (I(name), I(url), I(ca_file),
     I(timeout)) comes once per play from C(module_defaults) on the C(group/jinbao.dc.vault) action group;
-    I(token) must be allowed to manage mounts and PKI (the bootstrap token).
+    I(token) must be allowed to manage mounts and PKI, the security administrator's session, or bootstrap.yml's root
+    token once.
 extends_documentation_fragment: [jinbao.dc.vault, jinbao.dc.vault.token]
 options:
   cas:
@@ -42,7 +43,7 @@ author: jinbao-dc maintainers (@jinbao-dc)
 EXAMPLES = r"""
 - name: Build the PKI hierarchy
   jinbao.dc.vault_pki:  # name, url, ca_file: module_defaults on group/jinbao.dc.vault
-    token: "{{ vault_bootstrap_token }}"
+    token: "{{ lookup('jinbao.dc.vault_token', duty='security-admin') }}"
     cas:
       - {mount: pki-root, common_name: jinbao national root CA, ttl: 87600h, key_type: ec, key_bits: 384}
       - {mount: pki-city, parent: pki-root, common_name: jinbao city CA, ttl: 43800h, key_type: ec, key_bits: 256}

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
-from vcsim_fixtures import LAB_STATE, labctl, run_playbook
+from vcsim_fixtures import LAB_STATE, ROOT, VENV_BIN, labctl, run_playbook
 
 
 @pytest.fixture(scope="session")
@@ -28,22 +29,34 @@ def lab_bmcs() -> None:
 
 @pytest.fixture(scope="module")
 def lab_operator() -> str:
-    """The lab's Vault with its PKI built, and lab-operator (the lab's default operator, authorised for every
-    changing playbook) holding a valid certificate from it: what a cert-gated playbook needs to start."""
+    """The lab's Vault with its PKI, duties and credentials and its three operators (lab/security.py, run by
+    `labctl up`): lab-secadmin, lab-sysadmin and lab-auditor. Returns lab-sysadmin, the system administrator every
+    changing playbook runs as by default (inventory/lab: jinbao_operator)."""
     labctl("up", "--only", "openbao")
-    for playbook, args in (("pki.yml", ()), ("operator_onboard.yml", ("-e", "operator=lab-operator"))):
-        run = run_playbook(playbook, *args)
-        assert run.returncode == 0, run.output[-3000:]
-    return "lab-operator"
+    return "lab-sysadmin"
 
 
 @pytest.fixture(scope="session")
 def service_certs() -> None:
     """The services' server certificates (playbooks/service_certs.yml, .pki/services/<name>/), issued or kept
-    once per session: what monitoring.yml needs with monitoring_tls (the lab's default). Needs the lab's Vault,
-    its PKI and lab-operator, so it runs what lab_operator runs first."""
+    once per session by the lab's system administrator: what monitoring.yml needs with monitoring_tls (the lab's
+    default)."""
     labctl("up", "--only", "openbao")
-    for playbook, args in (("pki.yml", ()), ("operator_onboard.yml", ("-e", "operator=lab-operator")),
-                           ("service_certs.yml", ("-e", "jinbao_operator=lab-operator"))):
-        run = run_playbook(playbook, *args)
-        assert run.returncode == 0, run.output[-3000:]
+    run = run_playbook("service_certs.yml")
+    assert run.returncode == 0, run.output[-3000:]
+
+
+@pytest.fixture(scope="module")
+def second_person(lab_operator: str):
+    """The lab's second person (lab/approver.py: lab-secadmin approving each two-person request through
+    playbooks/approve.yml, a stand-in for a human), for the module's runs that change the core pair."""
+    log = LAB_STATE / "log" / "approver.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a") as out:
+        proc = subprocess.Popen([str(VENV_BIN / "python"), "-m", "lab.approver", "--seconds", "3600"], cwd=ROOT,
+                                stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield log
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -174,14 +174,14 @@ def capped_rules(lab_operator: str, service_certs: None) -> Iterator[None]:
     labctl("up", "--only", "nspawn", "oncall-sink", "restic", "postgres", "feeds", "env-main-01")
     started = time.time()
     try:
-        run = run_playbook("monitoring.yml", "-e", f"jinbao_operator={lab_operator}",
+        run = run_playbook("monitoring.yml",
                            "-e", f"monitoring_alert_for_cap={FOR_CAP}", *LIMIT)
         assert run.returncode == 0, run.output[-4000:]
         # BackupFailed is `for: 5m` as written: Prometheus has the capped rules once it reads 10 s.
         _wait(lambda: _rule_for_seconds("BackupFailed") == {10}, "BackupFailed with for: 10s loaded", 60, started)
         yield
     finally:
-        run = run_playbook("monitoring.yml", "-e", f"jinbao_operator={lab_operator}", *LIMIT)
+        run = run_playbook("monitoring.yml", *LIMIT, operator=lab_operator)
         assert run.returncode == 0, f"putting the real rules back failed:\n{run.output[-4000:]}"
         _wait(lambda: _rule_for_seconds("BackupFailed") == {300}, "BackupFailed back to for: 5m", 60, started)
 

@@ -1,9 +1,13 @@
 """The audit callback (plugins/callback/audit_log.py) on real ansible-playbook runs.
 
 A run is recorded as a start and an end record, with the OS user, playbook, check mode, the changed tasks per
-host with a line count of their diff, UTC start and end, and the result; the cert gate's CN and serial when the
-gate ran. A canary secret seeded into the run appears nowhere in either copy of the log. A second sink that
+host with a line count of their diff, UTC start and end, and the result; the cert gate's CN, serial and duty when
+the gate ran. A canary secret seeded into the run appears nowhere in either copy of the log. A second sink that
 cannot be written stops the run before its first task, or before the next task when it is lost half-way.
+
+The sinks are set only in ansible.cfg: these tests run with a private copy of the project's configuration whose
+sinks are theirs (ANSIBLE_CONFIG), which the callback records as not official, so the gate admits no one there.
+An environment variable that would move the trail stops the run, and the refusal is in the official trail.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import re
 import subprocess
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -23,9 +29,27 @@ from ansible_collections.jinbao.dc.plugins.module_utils.audit import chain
 CANARY_PLAYBOOK = ROOT / "tests" / "integration" / "playbooks" / "audit_canary.yml"
 
 
-def run(playbook: Path, sinks: tuple[Path, Path], *args: str, inventory: str = "localhost,") -> PlaybookRun:
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1",
-               PYTHONDONTWRITEBYTECODE="", JINBAO_AUDIT_LOG=str(sinks[0]), JINBAO_AUDIT_SINK2=str(sinks[1]))
+OFFICIAL = (ROOT / "reports" / "audit" / "audit.jsonl", ROOT / ".cache" / "audit-sink" / "audit.jsonl")
+
+
+def private_config(sinks: tuple[Path, Path]) -> Path:
+    """The project's ansible.cfg with absolute project paths and these sinks, in a folder of its own."""
+    text = (ROOT / "ansible.cfg").read_text()
+    for key, value in (("inventory", ROOT / "inventory" / "lab"), ("roles_path", ROOT / "roles"),
+                       ("collections_path", ROOT / ".cache" / "collections"),
+                       ("fact_caching_connection", ROOT / ".cache" / "facts"), ("log", sinks[0]), ("sink2", sinks[1])):
+        text = re.sub(rf"(?m)^{key} = .*$", f"{key} = {value}", text)
+    folder = Path(tempfile.mkdtemp(prefix="audit-cfg-"))
+    (folder / "ansible.cfg").write_text(text)
+    return folder / "ansible.cfg"
+
+
+def run(playbook: Path, sinks: tuple[Path, Path] | None, *args: str, inventory: str = "localhost,",
+        env: dict[str, str] | None = None) -> PlaybookRun:
+    """ansible-playbook with these sinks (a private configuration), or with the official ones (sinks=None)."""
+    config = private_config(sinks) if sinks else ROOT / "ansible.cfg"
+    env = dict(os.environ, ANSIBLE_CONFIG=str(config), ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1",
+               PYTHONDONTWRITEBYTECODE="", **(env or {}))
     proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", inventory, str(playbook),
                            "-e", f"ansible_python_interpreter={VENV_BIN / 'python'}", *args],
                           cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
@@ -130,22 +154,104 @@ def test_a_sink_lost_half_way_stops_the_run_before_the_next_task_and_the_log_say
     assert canary not in sinks[0].read_text()
 
 
+def official_records_since(size: int) -> list[dict]:
+    with OFFICIAL[0].open("rb") as fh:
+        fh.seek(size)
+        return [json.loads(line) for line in fh.read().decode().splitlines()]
+
+
 @pytest.mark.usefixtures("lab_operator")
-def test_the_record_names_the_operator_certificate_the_gate_checked(tmp_path, sinks):
+def test_the_record_names_the_operator_certificate_and_duty_the_gate_checked(tmp_path):
     reports = tmp_path / "reports"
-    args = ("-e", "jinbao_gated_playbook=service_certs", "-e", "jinbao_operator=lab-operator",
-            "-e", f"jinbao_reports_dir={reports}")
-    result = run(ROOT / "playbooks" / "gate.yml", sinks, *args, inventory=str(ROOT / "inventory" / "lab"))
+    args = ("--check", "-e", f"jinbao_reports_dir={reports}", "-e", f"jinbao_service_pki_dir={tmp_path / 'svc'}")
+    before = OFFICIAL[0].stat().st_size
+    result = run(ROOT / "playbooks" / "service_certs.yml", None, *args, inventory=str(ROOT / "inventory" / "lab"))
     assert result.returncode == 0, result.output[-3000:]
     gate = records(reports / "audit" / "gate.jsonl")[-1]
-    who = records(sinks[0])[-1]["who"]
-    assert (who["operator"], who["cert_cn"], who["cert_serial"]) == ("lab-operator", gate["cn"], gate["serial"])
-    assert who["operator_claimed"] == "lab-operator" and who["gate"]["result"] == "granted"
+    start, end = official_records_since(before)[-2:]
+    assert start["type"] == "run_start" and end["run_id"] == start["run_id"] == gate["run_id"]
+    who = end["who"]
+    assert (who["operator"], who["cert_cn"], who["cert_serial"], who["duty"]) == (
+        "lab-sysadmin", gate["cn"], gate["serial"], "system-admin")
+    assert who["gate"]["result"] == "granted"
 
-    refused = run(ROOT / "playbooks" / "gate.yml", sinks, *args[:2], "-e", "jinbao_operator=op-audit-nobody",
-                  "-e", f"jinbao_reports_dir={reports}", inventory=str(ROOT / "inventory" / "lab"))
+    before = OFFICIAL[0].stat().st_size
+    refused = run(ROOT / "playbooks" / "service_certs.yml", None, *args, inventory=str(ROOT / "inventory" / "lab"),
+                  env={"JINBAO_OPERATOR": "op-audit-nobody"})
     assert refused.returncode != 0
-    end = records(sinks[0])[-1]
+    end = official_records_since(before)[-1]
     assert end["result"] == "refused" and end["who"]["gate"]["result"] == "refused"
     assert end["who"]["cert_cn"] is None and end["who"]["operator_claimed"] == "op-audit-nobody"
-    assert chain.verify(sinks[0], sinks[1]).ok
+    assert chain.verify(*OFFICIAL).ok
+
+
+@pytest.mark.usefixtures("lab_operator")
+def test_a_configuration_with_other_sinks_is_not_official_and_the_gate_admits_no_one(tmp_path, sinks):
+    result = run(ROOT / "playbooks" / "service_certs.yml", sinks, "--check", "-e", f"jinbao_reports_dir={tmp_path}",
+                 inventory=str(ROOT / "inventory" / "lab"))
+    assert result.returncode != 0
+    assert "operator gate: audit: sinks: this run writes its audit trail to" in result.output, result.output[-3000:]
+    end = records(sinks[0])[-1]
+    assert end["result"] == "refused" and "not to the official sinks" in end["who"]["gate"]["reason"]
+
+
+@pytest.mark.parametrize("variable", ["JINBAO_AUDIT_LOG", "JINBAO_AUDIT_SINK2", "ANSIBLE_CALLBACK_PLUGINS"])
+def test_an_environment_override_of_the_trail_stops_the_run_and_the_refusal_is_in_the_official_trail(
+        tmp_path, canary, variable):
+    before = OFFICIAL[0].stat().st_size
+    out = tmp_path / "out"
+    out.mkdir()
+    result = run(CANARY_PLAYBOOK, None, "-e", f"audit_out={out}", "-e", f"audit_canary={canary}",
+                 env={variable: str(tmp_path / "elsewhere")})
+    assert result.returncode != 0 and f"audit trail: {variable} set in the environment" in result.output
+    assert "TASK [" not in result.output and not (out / "secret.txt").exists()
+    start, end = official_records_since(before)[-2:]
+    assert start["type"] == "run_start" and end["result"] == "stopped" and variable in end["reason"]
+    assert not (tmp_path / "elsewhere").exists()
+
+
+@pytest.mark.parametrize("name", ["jinbao_operator", "jinbao_operator_pki_dir", "vault_addr", "vault_ca_file",
+                                  "vault_port", "lab_state_dir", "operator_gate_cert", "jinbao_credential_path",
+                                  "pki_operator_token"])
+def test_an_extra_var_of_the_gate_or_vault_is_refused_before_any_task(tmp_path, canary, name):
+    before = OFFICIAL[0].stat().st_size
+    out = tmp_path / "out"
+    out.mkdir()
+    result = run(CANARY_PLAYBOOK, None, "-e", f"audit_out={out}", "-e", f"audit_canary={canary}",
+                 "-e", json.dumps({name: "/tmp/elsewhere"}))
+    assert result.returncode != 0 and f"audit trail: -e {name}: " in result.output, result.output[-2000:]
+    assert "TASK [" not in result.output
+    assert official_records_since(before)[-1]["result"] == "stopped"
+
+
+@pytest.mark.usefixtures("lab_operator")
+def test_a_gated_run_anchors_the_chain_in_vault_and_a_chain_resealed_on_the_controller_is_caught(tmp_path):
+    result = run(ROOT / "playbooks" / "service_certs.yml", None, "--check", "-e", f"jinbao_reports_dir={tmp_path}",
+                 inventory=str(ROOT / "inventory" / "lab"))
+    assert result.returncode == 0, result.output[-3000:]
+    auditor = ROOT / ".pki" / "operators" / "lab-auditor" / "lab-auditor"
+    vault = ["--vault", "https://127.0.0.1:18200", "--vault-ca", str(ROOT / ".lab" / "pki" / "ca.crt"),
+             "--cert", f"{auditor}.crt", "--key", f"{auditor}.key"]
+    cli = [str(VENV_BIN / "python"), "-m", "ansible_collections.jinbao.dc.plugins.module_utils.audit.cli", "verify"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT / ".cache" / "collections"))
+    good = subprocess.run([*cli, *vault], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert good.returncode == 0 and "matches its anchors in Vault" in good.stdout, good.stdout + good.stderr
+    # A forger with write access to the controller re-seals a copy of the chain (every hash consistent again)
+    lines = OFFICIAL[0].read_text().splitlines()
+    head = json.loads(lines[-1])
+    assert head["type"] == "run_end" and head["who"]["cert_cn"].startswith("lab-sysadmin.")
+    forged, changed = [], False
+    for line in lines:
+        record = json.loads(line)
+        if record["seq"] == head["seq"]:  # the anchored run's end: make it say someone else did it
+            record["who"]["operator"], changed = "someone-else", True
+        body = {k: v for k, v in record.items() if k not in ("v", "seq", "prev_sha256", "sha256")}
+        forged.append(chain.seal(body, record["seq"], forged[-1] if forged else None))
+    assert changed
+    copy = tmp_path / "forged" / "audit.jsonl"
+    copy.parent.mkdir()
+    copy.write_text("\n".join(forged) + "\n")
+    assert chain.verify(copy, None).ok  # on its own, the re-sealed chain holds together
+    bad = subprocess.run([*cli, "--log", str(copy), "--no-sink2", *vault], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 1 and "ANCHOR" in bad.stdout and f"seq {head['seq']}" in bad.stdout, bad.stdout

@@ -11,12 +11,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from vcsim_fixtures import private_vcenter, run_playbook
+from vcsim_fixtures import private_vcenter, run_playbook, share_lab_password
 
 from ansible_collections.jinbao.dc.plugins.module_utils.seams import vsphere
 from lab.vcsim import service
 
-# The playbooks here are cert-gated: they start only for lab-operator with a valid certificate.
+# The playbooks here are cert-gated: they run as lab-sysadmin (the lab's system administrator, by certificate).
 pytestmark = pytest.mark.usefixtures("lab_operator")
 
 PORT = 18643
@@ -28,6 +28,7 @@ def sim(tmp_path_factory):
     """A fresh private simulator for this module, stopped at the end."""
     state = tmp_path_factory.mktemp("vcsim-migrate")
     svc = service.standalone("vc-migrate", PORT, state)
+    share_lab_password(svc)
     status = svc.start()
     assert "seeded" in status or "started" in status, status
     yield svc

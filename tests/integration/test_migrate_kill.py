@@ -14,12 +14,12 @@ import time
 from collections import Counter
 
 import pytest
-from vcsim_fixtures import ROOT, VENV_BIN, private_vcenter, run_playbook
+from vcsim_fixtures import ROOT, VENV_BIN, private_vcenter, run_playbook, share_lab_password
 
 from ansible_collections.jinbao.dc.plugins.module_utils.consolidation import ledger as ledger_utils
 from lab.vcsim import service
 
-# The playbooks here are cert-gated: they start only for lab-operator with a valid certificate.
+# The playbooks here are cert-gated: they run as lab-sysadmin (the lab's system administrator, by certificate).
 pytestmark = pytest.mark.usefixtures("lab_operator")
 
 PORT = 18644
@@ -30,6 +30,7 @@ BRANCH_ROOMS = {"branch-north", "branch-south", "branch-east"}
 def sim(tmp_path, monkeypatch):
     monkeypatch.setenv("LAB_VCSIM_RELOCATE_MS", "200")
     svc = service.standalone("vc-kill", PORT, tmp_path / "lab", persist=True)
+    share_lab_password(svc)
     svc.start()
     yield svc
     svc.stop()

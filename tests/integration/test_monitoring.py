@@ -71,7 +71,7 @@ def _eventually(check: Callable[[], object], timeout: float = 45, what: str = ""
 @pytest.fixture(scope="module")
 def first_run(lab_operator: str, service_certs: None):
     labctl("up", "--only", "nspawn", "oncall-sink")
-    run = run_playbook("monitoring.yml", "-e", f"jinbao_operator={lab_operator}")
+    run = run_playbook("monitoring.yml", operator=lab_operator)
     assert run.returncode == 0, run.output[-4000:]
     return run
 
@@ -143,7 +143,7 @@ def test_only_prometheus_may_scrape_an_exporter_and_an_operators_certificate_is_
 
 
 def test_a_second_run_changes_nothing(first_run, lab_operator: str) -> None:
-    run = run_playbook("monitoring.yml", "-e", f"jinbao_operator={lab_operator}")
+    run = run_playbook("monitoring.yml", operator=lab_operator)
     assert run.returncode == 0, run.output[-4000:]
     for host in ("mon-city-01", "mon-province-01"):
         assert run.recap(host)["changed"] == 0, f"{host} changed on the second run:\n{run.output[-4000:]}"
@@ -156,7 +156,7 @@ def test_an_alertmanager_config_that_does_not_validate_never_replaces_the_runnin
 
     before = running()
     assert before, "no /etc/prometheus/alertmanager.yml on mon-city-01"
-    run = run_playbook("monitoring.yml", "-e", f"jinbao_operator={lab_operator}",
+    run = run_playbook("monitoring.yml",
                        "-e", "monitoring_alertmanager_group_wait=not-a-duration", "--limit", "vault,mon-city-01")
     assert run.returncode != 0, "amtool should have refused group_wait: not-a-duration"
     assert "failed to validate" in run.output

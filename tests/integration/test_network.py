@@ -10,7 +10,7 @@ import json
 import pytest
 from vcsim_fixtures import LAB_STATE, labctl, run_playbook
 
-pytestmark = pytest.mark.usefixtures("lab_operator")
+pytestmark = pytest.mark.usefixtures("lab_operator", "second_person")  # the core pair: two-person control
 
 CONFIGURED = ("core-01", "core-02", "acc-main-01")
 PLAN = {"port_assignments": [
@@ -71,7 +71,7 @@ def test_network_segments_the_zones_backs_up_and_a_second_run_changes_nothing(se
     assert policy["matrix"]["production"]["exchange"] is True
     changes = sorted((tmp / "reports" / "network" / "changes").glob("*.json"))
     assert {json.loads(c.read_text())["device"] for c in changes} == set(CONFIGURED)
-    assert all(json.loads(c.read_text())["operator"]["cn"].startswith("lab-operator.") for c in changes)
+    assert all(json.loads(c.read_text())["operator"]["cn"].startswith("lab-sysadmin.") for c in changes)
 
     again = run_playbook("network.yml", *seed())
     assert again.returncode == 0, again.output[-4000:]

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from vcsim_fixtures import LAB_STATE, ROOT, run_playbook
 
-# The playbooks here are cert-gated: they start only for lab-operator with a valid certificate.
+# The playbooks here are cert-gated: they run as lab-sysadmin (the lab's system administrator, by certificate).
 pytestmark = pytest.mark.usefixtures("lab_operator")
 
 BMCS = {"db-north-01": ("bmc-db-north-01", 18701), "db-south-01": ("bmc-db-south-01", 18702)}

@@ -1,4 +1,7 @@
-"""Stage 2 against the lab's real OpenBao server: pki.yml builds the CA hierarchy and roles, and fails closed."""
+"""Stage 2 against the lab's real OpenBao server: bootstrap.yml builds the CA hierarchy, roles, duties and the
+certificate login with the root token and revokes it; from then on each duty's certificate can do its own part only
+(the security administrator keeps the PKI and the people, the system administrator reads the credentials, the
+audit administrator neither), and pki.yml fails closed."""
 
 from __future__ import annotations
 
@@ -18,14 +21,35 @@ URL = "https://127.0.0.1:18200"
 DOMAIN = "operators.city.jinbao.example"
 
 
+INIT = LAB_STATE / "secrets" / "openbao-init.json"
+NODES = ("vault-01", "vault-02", "vault-03")  # the lab's raft cluster
+SECADMIN = "lab-secadmin"
+
+
 @pytest.fixture(scope="module")
 def vault():
-    """A fresh lab Vault (reset: no PKI yet), initialised and unsealed by labctl; a root-token client."""
+    """A fresh lab Vault (reset: no PKI yet), initialised and unsealed by labctl but not bootstrapped; a client
+    holding the root token (revoked by the bootstrap test)."""
     labctl("reset", "--only", "openbao")
-    labctl("up", "--only", "openbao")
-    token = json.loads((LAB_STATE / "secrets" / "openbao-init.json").read_text())["root_token"]
+    labctl("up", "--only", "openbao", "--no-bootstrap")
+    token = json.loads(INIT.read_text())["root_token"]
     yield hvac.Client(url=URL, token=token, verify=str(LAB_STATE / "pki" / "ca.crt"))
-    labctl("up", "--only", "openbao")  # unsealed again, whatever a test did
+    labctl("up", "--only", "openbao")  # unsealed, bootstrapped and its operators made again, whatever a test did
+
+
+def login(operator: str) -> hvac.Client:
+    """A client logged in with `operator`'s certificate (auth/cert), as the gate logs in."""
+    folder = ROOT / ".pki" / "operators" / operator
+    client = hvac.Client(url=URL, verify=str(LAB_STATE / "pki" / "ca.crt"))
+    client.auth.cert.login(name="operators", cert_pem=str(folder / f"{operator}.crt"),
+                           key_pem=str(folder / f"{operator}.key"))
+    return client
+
+
+def bootstrap(*args: str):
+    root = json.loads(INIT.read_text())["root_token"]
+    return run_playbook("bootstrap.yml", "-e", f"first_security_admin={SECADMIN}", *args,
+                        env={"JINBAO_BOOTSTRAP_TOKEN": root})
 
 
 def csr(cn: str, sans: list[x509.GeneralName] | None = None) -> str:
@@ -38,18 +62,24 @@ def csr(cn: str, sans: list[x509.GeneralName] | None = None) -> str:
 
 
 def test_check_mode_on_an_empty_vault_lists_the_hierarchy_and_creates_nothing(vault):
-    run = run_playbook("pki.yml", "--check", "--diff")
+    run = bootstrap("--check", "--diff")
     assert run.returncode == 0, run.output[-3000:]
     assert "pki-root: generate the root CA 'jinbao national root CA'" in run.output
     assert "pki-city: role operator" in run.output
     assert "pki-root/" not in vault.sys.list_mounted_secrets_engines()["data"]
 
 
-def test_pki_builds_root_province_and_city_cas_with_roles_only_on_the_city(vault):
-    run = run_playbook("pki.yml", "-vvv")
+def test_bootstrap_builds_root_province_and_city_cas_with_roles_only_on_the_city_and_revokes_the_root(vault):
+    run = bootstrap("-vvv")
     assert run.returncode == 0, run.output[-3000:]
     token = vault.token
     assert token not in run.output, "the bootstrap token appeared in the output"
+    with pytest.raises(hvac.exceptions.Forbidden):
+        vault.auth.token.lookup_self()  # revoked: nobody holds a root token any more
+    init = json.loads(INIT.read_text())
+    INIT.write_text(json.dumps({**init, "root_token": None}))  # as labctl does after its own bootstrap
+    labctl("up", "--only", "openbao")  # the lab's credentials and its other two operators, by lab-secadmin
+    vault = login(SECADMIN)
     mounts = vault.sys.list_mounted_secrets_engines()["data"]
     ttl = {m: int(mounts[f"{m}/"]["config"]["max_lease_ttl"]) for m in ("pki-root", "pki-province", "pki-city")}
     assert ttl["pki-root"] >= ttl["pki-province"] >= ttl["pki-city"]
@@ -72,26 +102,42 @@ def test_pki_builds_root_province_and_city_cas_with_roles_only_on_the_city(vault
     assert cert.issuer == certs["pki-city"].subject
 
 
-def test_the_automation_approle_may_only_sign_and_issuance_is_audited_in_clear(vault):
-    kept = LAB_STATE / "secrets" / "vault-automation.json"
-    assert kept.stat().st_mode & 0o777 == 0o600
-    creds = json.loads(kept.read_text())
-    assert set(vault.sys.list_acl_policies()["data"]["keys"]) >= {"jinbao-automation", "jinbao-operator",
-                                                                   "jinbao-pki-officer"}
-    assert set(vault.sys.list_enabled_audit_devices()["data"]) == {"file/", "file-mirror/"}
-    bot = hvac.Client(url=URL, verify=str(LAB_STATE / "pki" / "ca.crt"))
-    bot.auth.approle.login(role_id=creds["role_id"], secret_id=creds["secret_id"])
+def test_each_duty_can_do_its_own_part_only_and_issuance_is_audited_in_clear(vault):
+    sec, sys_, aud = login(SECADMIN), login("lab-sysadmin"), login("lab-auditor")
+    assert set(sec.sys.list_enabled_audit_devices()["data"]) == {"file/", "file-mirror/"}
+    # the security administrator signs operators' CSRs, writes credentials and may not read them back
     cn = f"op-0042.{DOMAIN}"
-    serial = bot.adapter.post("/v1/pki-city/sign/operator", json={"csr": csr(cn)})["data"]["serial_number"]
-    for path, body in (("/v1/pki-city/issue/operator", {"common_name": cn}),
-                       ("/v1/pki-root/root/sign-intermediate", {"csr": csr("rogue CA")}),
-                       ("/v1/sys/mounts/rogue", {"type": "pki"})):
+    serial = sec.adapter.post("/v1/pki-city/sign/operator", json={"csr": csr(cn)})["data"]["serial_number"]
+    sec.secrets.kv.v2.create_or_update_secret("facility/main/test/t1", {"password": "pw-0042"}, mount_point="jinbao")
+    with pytest.raises(hvac.exceptions.Forbidden):
+        sec.secrets.kv.v2.read_secret_version("facility/main/test/t1", mount_point="jinbao",
+                                             raise_on_deleted_version=True)
+    # the system administrator reads it, and may neither sign operators nor change policies or credentials
+    read = sys_.secrets.kv.v2.read_secret_version("facility/main/test/t1", mount_point="jinbao",
+                                                  raise_on_deleted_version=True)
+    assert read["data"]["data"] == {"password": "pw-0042"}
+    for client, path, body in ((sys_, "/v1/pki-city/sign/operator", {"csr": csr(cn)}),
+                               (sys_, "/v1/sys/policies/acl/jinbao-system-admin", {"policy": 'path "*" {}'}),
+                               (sys_, "/v1/jinbao/data/facility/main/test/t1", {"data": {"password": "x"}}),
+                               (sys_, "/v1/identity/group/name/jinbao-duty-security-admin", {"member_entity_ids": []}),
+                               (sys_, "/v1/pki-root/root/sign-intermediate", {"csr": csr("rogue CA")}),
+                               (sec, "/v1/pki-city/issue/operator", {"common_name": cn}),  # keys stay home
+                               (aud, "/v1/pki-city/sign/operator", {"csr": csr(cn)})):
         with pytest.raises(hvac.exceptions.Forbidden):
-            bot.adapter.post(path, json=body)
-    audit = (LAB_STATE / "data" / "vault-01" / "audit" / "audit.log").read_text()
+            client.adapter.post(path, json=body)
+    # the audit administrator holds no facility credential
+    with pytest.raises(hvac.exceptions.Forbidden):
+        aud.secrets.kv.v2.read_secret_version("facility/main/vcenter/vc-central", mount_point="jinbao",
+                                              raise_on_deleted_version=True)
+    # the leader of the moment writes each request to its audit devices: the cluster's log is the three nodes'
+    audit = "".join((LAB_STATE / "data" / node / "audit" / "audit.log").read_text()
+                    for node in NODES if (LAB_STATE / "data" / node / "audit" / "audit.log").exists())
     assert cn in audit and serial in audit  # issuance fields in clear, for the auditor
-    assert creds["secret_id"] not in audit and vault.token not in audit
-    assert (LAB_STATE / "data" / "vault-01" / "audit" / "audit-mirror.log").read_text().count(serial) >= 1
+    assert "pw-0042" not in audit and sec.token not in audit and sys_.token not in audit
+    assert f"lab-sysadmin.{DOMAIN}" in audit  # the cert login, by the certificate's CN
+    mirror = "".join((LAB_STATE / "data" / node / "audit" / "audit-mirror.log").read_text()
+                     for node in NODES if (LAB_STATE / "data" / node / "audit" / "audit-mirror.log").exists())
+    assert mirror.count(serial) >= 1
 
 
 def _ip(text: str) -> x509.IPAddress:
@@ -137,7 +183,8 @@ def bad_csr(cn: str, sans, key_kind: str | None) -> str:
     return builder.sign(key, algorithm).public_bytes(serialization.Encoding.PEM).decode()
 
 
-def test_the_operator_role_refuses_twenty_bad_requests_and_issues_none(vault):
+def test_the_operator_role_refuses_twenty_bad_requests_and_issues_none():
+    vault = login(SECADMIN)
     issued_before = len(vault.adapter.list("/v1/pki-city/certs")["data"]["keys"])
     reasons = {}
     for case, (cn, sans, key_kind, reason) in REFUSED.items():
@@ -149,7 +196,8 @@ def test_the_operator_role_refuses_twenty_bad_requests_and_issues_none(vault):
     assert len(vault.adapter.list("/v1/pki-city/certs")["data"]["keys"]) == issued_before
 
 
-def test_a_lifetime_over_the_maximum_is_cut_to_thirty_days(vault):
+def test_a_lifetime_over_the_maximum_is_cut_to_thirty_days():
+    vault = login(SECADMIN)
     signed = vault.adapter.post("/v1/pki-city/sign/operator", json={"csr": csr(f"op-0005.{DOMAIN}"), "ttl": "2000h"})
     cert = x509.load_pem_x509_certificate(signed["data"]["certificate"].encode())
     assert (cert.not_valid_after_utc - cert.not_valid_before_utc).total_seconds() <= 30 * 86400 + 60
@@ -159,7 +207,8 @@ def test_a_lifetime_over_the_maximum_is_cut_to_thirty_days(vault):
 def test_operator_onboarding_keeps_the_key_home_is_idempotent_and_renews_when_due(vault, tmp_path):
     args = ["-e", "operator=op-0100", "-e", f"jinbao_pki_dir={tmp_path / 'keys'}",
             "-e", f"jinbao_reports_dir={tmp_path / 'reports'}"]
-    run = run_playbook("operator_onboard.yml", *args)
+    vault = login(SECADMIN)
+    run = run_playbook("operator_onboard.yml", *args, operator=SECADMIN)
     assert run.returncode == 0, run.output[-3000:]
     key = tmp_path / "keys" / "op-0100" / "op-0100.key"
     assert key.stat().st_mode & 0o777 == 0o600 and (key.parent.stat().st_mode & 0o777) == 0o700
@@ -173,30 +222,30 @@ def test_operator_onboarding_keeps_the_key_home_is_idempotent_and_renews_when_du
     assert first[0] == "operator,serial,not_before,not_after,revoked_at" and len(first) == 2
     assert first[1].startswith("op-0100,") and first[1].endswith(",")
 
-    again = run_playbook("operator_onboard.yml", *args)
+    again = run_playbook("operator_onboard.yml", *args, operator=SECADMIN)
     assert again.returncode == 0 and again.recap("vault-01")["changed"] == 0, again.output[-3000:]
     assert register.read_text().splitlines() == first
 
-    renewed = run_playbook("operator_onboard.yml", *args, "-e", "pki_operator_renew_fraction=1.01")  # always due
+    renewed = run_playbook("operator_onboard.yml", *args, "-e", "pki_operator_renew_fraction=1.01",  # always due
+                           operator=SECADMIN)
     assert renewed.returncode == 0, renewed.output[-3000:]
     rows = register.read_text().splitlines()[1:]
     assert len(rows) == 2 and len({r.split(",")[1] for r in rows}) == 2
 
-    bad = run_playbook("operator_onboard.yml", "-e", "operator=Bad_ID")
+    bad = run_playbook("operator_onboard.yml", "-e", "operator=Bad_ID", operator=SECADMIN)
     assert bad.returncode != 0 and "operator: Bad_ID is not an operator ID" in bad.output
 
 
-def test_offboarding_revokes_every_certificate_and_the_crl_proves_it(vault, lab_operator, tmp_path):
+def test_offboarding_revokes_every_certificate_and_the_crl_proves_it(vault, tmp_path):
     args = ["-e", "operator=op-0200", "-e", f"jinbao_pki_dir={tmp_path / 'keys'}",
-            "-e", f"jinbao_reports_dir={tmp_path / 'reports'}",
-            "-e", f"jinbao_operator_pki_dir={ROOT / '.pki' / 'operators'}"]  # who offboards: lab-operator
+            "-e", f"jinbao_reports_dir={tmp_path / 'reports'}"]
     for extra in ([], ["-e", "pki_operator_renew_fraction=1.01"]):  # two certificates for op-0200
-        run = run_playbook("operator_onboard.yml", *args, *extra)
+        run = run_playbook("operator_onboard.yml", *args, *extra, operator=SECADMIN)
         assert run.returncode == 0, run.output[-3000:]
     register = tmp_path / "reports" / "pki" / "operators.csv"
     serials = [row.split(",")[1] for row in register.read_text().splitlines()[1:]]
     assert len(serials) == 2
-    run = run_playbook("operator_offboard.yml", *args)
+    run = run_playbook("operator_offboard.yml", *args, operator=SECADMIN)
     assert run.returncode == 0, run.output[-3000:]
     assert "op-0200: 2 certificate(s) revoked now and found in the CRL" in run.output
     crl = x509.load_pem_x509_crl(requests.get(f"{URL}/v1/pki-city/crl/pem", timeout=10,
@@ -205,29 +254,33 @@ def test_offboarding_revokes_every_certificate_and_the_crl_proves_it(vault, lab_
     assert {int(s.replace(":", ""), 16) for s in serials} <= listed
     rows = register.read_text().splitlines()[1:]
     assert all(row.split(",")[4].endswith("Z") for row in rows), rows
-    again = run_playbook("operator_offboard.yml", *args)
+    again = run_playbook("operator_offboard.yml", *args, operator=SECADMIN)
     assert again.returncode == 0 and again.recap("vault-01")["changed"] == 0, again.output[-3000:]
     assert "(all revoked earlier)" in again.output
     unknown = run_playbook("operator_offboard.yml", "-e", "operator=op-9999", "-e",
-                           f"jinbao_reports_dir={tmp_path / 'reports'}")
+                           f"jinbao_reports_dir={tmp_path / 'reports'}", operator=SECADMIN)
     assert unknown.returncode != 0 and "op-9999 has no certificate in" in unknown.output
 
 
 def test_a_second_run_changes_nothing(vault):
-    run = run_playbook("pki.yml")
+    run = run_playbook("pki.yml", operator=SECADMIN)
     assert run.returncode == 0 and run.recap("vault-01")["changed"] == 0, run.output[-3000:]
 
 
 def test_an_unreachable_vault_fails_closed_with_one_line(vault):
-    run = run_playbook("pki.yml", "-e", "vault_port=1")
+    labctl("down", "--only", "vault-01")
+    try:
+        run = run_playbook("pki.yml", operator=SECADMIN)
+    finally:
+        labctl("up", "--only", "openbao")
     assert run.returncode != 0
-    assert "vault-01: vault_addr: cannot connect to https://127.0.0.1:1" in run.output
+    assert "vault-01: vault_addr: cannot connect to https://127.0.0.1:18200" in run.output
     assert "Traceback" not in run.output
 
 
 def test_a_sealed_vault_fails_closed_and_nothing_is_written(vault):
-    vault.sys.seal()
-    run = run_playbook("pki.yml")
+    labctl("act", "vault-01", "restart-sealed")  # the node the playbooks talk to comes back sealed
+    run = run_playbook("pki.yml", operator=SECADMIN)
     assert run.returncode != 0
     assert "vault-01: sealed: Vault at https://127.0.0.1:18200 is sealed" in run.output
     labctl("up", "--only", "openbao")  # unseals

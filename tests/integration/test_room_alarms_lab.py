@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
-from vcsim_fixtures import INVENTORY, LAB_STATE
+from vcsim_fixtures import INVENTORY, LAB_STATE, run_playbook
 
 from ansible_collections.jinbao.dc.plugins.module_utils.seams import alertmanager
 
@@ -106,3 +106,21 @@ def test_a_ca_that_did_not_sign_alertmanager_is_a_tls_error_not_an_empty_answer(
     with pytest.raises(alertmanager.AlertmanagerError, match="TLS failed") as refused:
         alertmanager.room_alarms(AM, "main", str(FOREIGN_CA))
     assert AM in str(refused.value)
+
+
+@pytest.mark.usefixtures("lab_operator")
+def test_the_gate_refuses_a_change_to_a_room_in_alarm_naming_the_alert_and_lets_another_room_change(
+        synthetic_alarm, tmp_path):
+    test_id = synthetic_alarm
+    assert ours(alarms_until("main", test_id, present=True), test_id)
+    reports = ["-e", f"jinbao_reports_dir={tmp_path}", "-e", f"jinbao_service_pki_dir={tmp_path / 'svc'}"]
+    refused = run_playbook("service_certs.yml", "--check", "--limit", "vault-01", *reports)
+    assert refused.returncode != 0, refused.output[-3000:]
+    assert f"alarms: room main is in alarm: {ALERTNAME}" in refused.output, refused.output[-3000:]
+    assert "The playbook stops here; nothing was changed." in refused.output
+    record = json.loads((tmp_path / "audit" / "gate.jsonl").read_text().splitlines()[-1])
+    assert record["result"] == "refused" and "room main is in alarm" in record["reason"]
+    elsewhere = run_playbook("service_certs.yml", "--check", "--limit", "esx-north-01", *reports)
+    assert elsewhere.returncode == 0, elsewhere.output[-3000:]  # branch-north is not in alarm
+    record = json.loads((tmp_path / "audit" / "gate.jsonl").read_text().splitlines()[-1])
+    assert record["result"] == "granted" and record["rooms"] == ["branch-north"]

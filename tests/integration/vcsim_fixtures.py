@@ -28,10 +28,14 @@ class PlaybookRun:
         raise AssertionError(f"no PLAY RECAP line for {host} in:\n{self.output[-3000:]}")
 
 
-def run_playbook(playbook: str, *args: str, timeout: float = 1200) -> PlaybookRun:
-    """ansible-playbook from the project root with the project's ansible.cfg; stdout and stderr together."""
+def run_playbook(playbook: str, *args: str, timeout: float = 1200, operator: str | None = None,
+                 env: dict[str, str] | None = None) -> PlaybookRun:
+    """ansible-playbook from the project root with the project's ansible.cfg; stdout and stderr together. The run
+    presents `operator`'s certificate (JINBAO_OPERATOR; unset: the inventory's default, lab-sysadmin)."""
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1",
-               PYTHONDONTWRITEBYTECODE="")
+               PYTHONDONTWRITEBYTECODE="", **(env or {}))
+    if operator:
+        env["JINBAO_OPERATOR"] = operator
     proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", str(INVENTORY), str(ROOT / "playbooks" / playbook),
                            *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           timeout=timeout)
@@ -39,10 +43,19 @@ def run_playbook(playbook: str, *args: str, timeout: float = 1200) -> PlaybookRu
 
 
 def private_vcenter(state_dir: Path, port: int) -> list[str]:
-    """Extra vars pointing the playbooks at a private lab vCenter (its own state: CA, password) on `port`,
-    while the cert gate still reads the lab's Vault with the lab's CA."""
-    return ["-e", f"lab_state_dir={state_dir}", "-e", f"vcenter_port={port}",
-            "-e", f"vault_ca_file={LAB_STATE / 'pki' / 'ca.crt'}"]
+    """Extra vars pointing the playbooks at a private lab vCenter (its own state and CA) on `port`. Its password
+    is the lab vCenter's (share_lab_password before it starts): the playbooks read it from Vault."""
+    return ["-e", f"vcenter_port={port}", "-e", f"vcenter_ca_file={state_dir / 'pki' / 'ca.crt'}"]
+
+
+def share_lab_password(svc) -> None:
+    """Give a private simulator (lab/vcsim standalone, not started yet) the lab vCenter's password, which the
+    security administrator put into Vault at lab-up: the playbooks read credentials from Vault only."""
+    target = svc.lab.state_dir / "secrets" / "vcenter.password"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write((LAB_STATE / "secrets" / "vcenter.password").read_text())
 
 
 def labctl(*args: str, timeout: float = 1200) -> None:

@@ -1,10 +1,11 @@
 """`make audit-verify`: check the hash-chained audit log and compare its two sinks.
 
 python -m ansible_collections.jinbao.dc.plugins.module_utils.audit.cli verify [--log F] [--sink2 F | --no-sink2]
-    [--anchors FILE]
+    [--anchors FILE | --vault URL --vault-ca FILE --cert FILE --key FILE]
 
 With --anchors, the chain is also checked against the anchors Vault holds (audit/anchor.py): FILE is the JSON
-list that read_anchors() returns. A chain re-sealed or truncated on the controller fails there.
+list that read_anchors() returns; with --vault they are read from Vault itself, by the audit administrator's
+certificate. A chain re-sealed or truncated on the controller fails there.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from ansible_collections.jinbao.dc.plugins.module_utils.audit.anchor import verify_anchors
+from ansible_collections.jinbao.dc.plugins.module_utils.audit.anchor import read_anchors, verify_anchors
 from ansible_collections.jinbao.dc.plugins.module_utils.audit.chain import (
     DEFAULT_LOG,
     DEFAULT_SINK2,
@@ -25,6 +26,7 @@ from ansible_collections.jinbao.dc.plugins.module_utils.audit.chain import (
     read_log,
     verify,
 )
+from ansible_collections.jinbao.dc.plugins.module_utils.seams.vault import VaultError, cert_login
 
 
 def load_anchors(path: Path) -> list[dict]:
@@ -40,6 +42,20 @@ def load_anchors(path: Path) -> list[dict]:
     return anchors
 
 
+def anchors_from_vault(url: str, ca_file: Path | None, cert: Path | None, key: Path | None) -> list[dict]:
+    """The anchors Vault holds, read with a certificate login (the audit administrator's); the token is revoked."""
+    if not (cert and key):
+        raise ValueError("--vault needs --cert and --key (the audit administrator's certificate and key)")
+    client, _ = cert_login("vault", url, str(cert), str(key), str(ca_file) if ca_file else None)
+    try:
+        return read_anchors(client)
+    finally:
+        try:
+            client.auth.token.revoke_self()
+        except Exception:  # its TTL ends it anyway
+            pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jinbao-audit", description="Check the hash-chained audit log.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -52,6 +68,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     cmd.add_argument("--json", action="store_true", help="print the report as JSON")
     cmd.add_argument("--anchors", type=Path, metavar="FILE",
                      help="also check the chain against Vault's anchors: a JSON list as read_anchors() returns")
+    cmd.add_argument("--vault", metavar="URL", help="read the anchors from this Vault, logged in with --cert/--key "
+                                                    "(the audit administrator's certificate)")
+    cmd.add_argument("--vault-ca", type=Path, metavar="FILE", help="the CA bundle of the Vault's TLS certificate")
+    cmd.add_argument("--cert", type=Path, metavar="FILE", help="the audit administrator's certificate")
+    cmd.add_argument("--key", type=Path, metavar="FILE", help="... and its key")
     args = parser.parse_args(argv)
     if not log_files(args.log):
         print(f"audit-verify: no audit log at {args.log} (nothing has run yet, or the path is wrong: --log)",
@@ -59,7 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         anchors = load_anchors(args.anchors) if args.anchors else None
-    except ValueError as exc:
+        if args.vault:
+            anchors = anchors_from_vault(args.vault, args.vault_ca, args.cert, args.key)
+            args.anchors = args.vault
+    except (ValueError, VaultError) as exc:
         print(f"audit-verify: {exc}", file=sys.stderr)
         return 2
     report = verify(args.log, None if args.no_sink2 else args.sink2)

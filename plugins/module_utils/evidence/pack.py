@@ -1,9 +1,10 @@
 """The auditor's evidence pack: the six rule areas collected for a period.
 
 Pure Python (no Ansible import), so the module (plugins/modules/evidence_pack.py) and the unit tests share it.
-It reads only: the audit log (reports/audit/audit.jsonl, through audit_chain), the gate log, the certificate
-registers, the plan, the wave ledgers, the physical-move and decommission records, the network change records,
-backups and policy checks, and the city Prometheus' HTTP API (instant queries evaluated at the period's end).
+It reads only: the audit log (reports/audit/audit.jsonl, through audit_chain), the gate log, Vault's audit logs
+(evidence/vault_audit.py), the certificate registers, the plan, the wave ledgers, the physical-move and
+decommission records, the network change records, backups and policy checks, and the city Prometheus' HTTP API
+(instant queries evaluated at the period's end).
 
 Every area is a list of sections. A section has claims (claim, value, status, evidence links), or, when it has
 none, one plain statement that says which of two things is true: nothing was recorded between FROM and TO in
@@ -41,6 +42,7 @@ from ansible_collections.jinbao.dc.plugins.module_utils.evidence.network import 
 from ansible_collections.jinbao.dc.plugins.module_utils.evidence.personnel import personnel_area
 from ansible_collections.jinbao.dc.plugins.module_utils.evidence.security_management import runs_section, security_area
 from ansible_collections.jinbao.dc.plugins.module_utils.evidence.system import consolidation_sections
+from ansible_collections.jinbao.dc.plugins.module_utils.evidence.vault_audit import vault_audit_section
 from ansible_collections.jinbao.dc.plugins.module_utils.seams.prometheus import Prometheus
 
 # --- the pack ------------------------------------------------------------------------------------------
@@ -57,6 +59,7 @@ class Sources:
     registers: dict[str, str] = field(default_factory=dict)
     backups_dir: str = ""
     runbooks_dir: str = ""
+    vault_audit_logs: list[str] = field(default_factory=list)  # each Vault node's audit log (empty: not checked)
 
     def __post_init__(self) -> None:
         self.audit_log = self.audit_log or os.path.join(self.reports_dir, "audit", "audit.jsonl")
@@ -80,7 +83,8 @@ def collect(period: Period, sources: Sources, where: Where, prometheus: Promethe
     alerts = alert_sections(prometheus, period, prom_note, where, sources.runbooks_dir)
     paths = {"audit_log": sources.audit_log, "gate_log": sources.gate_log}
     sections = {
-        "security": [*security_area(entries, period, paths, where, sources.audit_sink2), alerts["security"]],
+        "security": [*security_area(entries, period, paths, where, sources.audit_sink2),
+                     vault_audit_section(entries, period, sources.vault_audit_logs, where), alerts["security"]],
         "personnel": personnel_area(sources.registers, period, where),
         "system": [*consolidation_sections(sources.reports_dir, period, where),
                    runs_section(entries, period, sources.audit_log, where), alerts["system"]],

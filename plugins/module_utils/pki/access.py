@@ -1,33 +1,29 @@
-"""Vault's access controls for the PKI kept as declared: ACL policies, audit devices, the audited PKI fields and
-the automation AppRoles with their secret ID files (vault_access's logic).
+"""Vault's access controls kept as declared: ACL policies, audit devices, the audited PKI fields, the KV mounts,
+the operators' certificate login (auth/cert with the CA's CRL) and the duty groups (vault_access's logic).
 
-It talks to Vault only through the client seams/vault.py makes and seams/vault's `approle_works` probe
-(seams/vault stays the only hvac importer), so unit tests drive it with a fake client that records the calls.
+It talks to Vault only through the client seams/vault.py makes (seams/vault stays the only hvac importer),
+so unit tests drive it with a fake client that records the calls.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from collections.abc import Sequence
 from typing import Any
 
 from ansible_collections.jinbao.dc.plugins.module_utils.seams.vault import (
     VaultError,
-    approle_works,
     call,
     read_or_none,
 )
 
 
 class AccessConverger:
-    """Brings a Vault's policies, audit devices, audited PKI fields and AppRoles to what is declared: reads what
-    is there, changes only what differs.
+    """Brings a Vault's policies, audit devices, audited PKI fields, KV mounts, certificate login and duty groups to
+    what is declared: reads what is there, changes only what differs.
 
-    `client` is an authenticated hvac client (seams/vault.connect), or a fake with the same `sys` and
-    `auth.approle` calls and `url`/`session.verify`. In check mode nothing is written (no Vault write, no
-    secret ID file) and `changes` lists what would be.
+    `client` is an authenticated hvac client (seams/vault.connect), or a fake with the same `sys`, `secrets.pki`
+    and `adapter` calls. In check mode nothing is written and `changes` lists what would be.
     """
 
     def __init__(self, name: str, client: Any, *, check_mode: bool = False) -> None:
@@ -93,50 +89,101 @@ class AccessConverger:
                             f"responses {', '.join(want['audit_non_hmac_response_keys'])}",
                             self.client.sys.tune_mount_configuration, path=mount, **want)
 
-    def approles(self, approles: Sequence[dict[str, Any]]) -> None:
-        """Each AppRole's auth mount and role; a new secret ID in its `file` when the kept one no longer logs in."""
-        if not approles:
+    def kv_mounts(self, mounts: Sequence[dict[str, Any]]) -> None:
+        """Each KV v2 mount (the credentials, the audit anchors), enabled when missing."""
+        if not mounts:
             return
-        name, client = self.name, self.client
+        have = call(self.name, "sys/mounts", self.client.sys.list_mounted_secrets_engines)
+        have = have.get("data", have)
+        for mount in mounts:
+            path = mount["path"].strip("/") + "/"
+            found = have.get(path)
+            if found is None:
+                self.change(f"secrets {path}: enable kv version 2", self.client.sys.enable_secrets_engine,
+                            backend_type="kv", path=path, options={"version": "2"},
+                            description=mount.get("description", ""))
+            elif found.get("type") != "kv" or str((found.get("options") or {}).get("version")) != "2":
+                raise VaultError(self.name, f"kv_mounts.{path}", f"is {found.get('type')} "
+                                                                 f"{found.get('options')}, declared kv version 2")
+
+    def cert_auth(self, cert: dict[str, Any]) -> None:
+        """TLS certificate login (auth/<mount>): the role trusting the issuing CA (read from its PKI mount), with
+        the CA's current CRL loaded, so a revoked certificate cannot log in."""
+        if not cert:
+            return
+        name, client, mount = self.name, self.client, cert.get("mount", "cert")
         methods = call(name, "sys/auth", client.sys.list_auth_methods)
         methods = methods.get("data", methods)
-        for role in approles:
-            mount = role.get("mount", "approle")
-            if f"{mount}/" not in methods:
-                self.change(f"auth {mount}/: enable approle", client.sys.enable_auth_method, method_type="approle",
-                            path=mount)
-                methods[f"{mount}/"] = {}
-            want = {"token_policies": sorted(role["policies"]), "token_ttl": role.get("token_ttl", "1h"),
-                    "token_max_ttl": role.get("token_max_ttl", "4h"),
-                    "secret_id_ttl": role.get("secret_id_ttl", "0"), "bind_secret_id": True}
-            found = read_or_none(name, f"approle {role['role']}", client.auth.approle.read_role, role["role"],
-                                 mount_point=mount)
-            have = found["data"] if found else None
-            if have is None or sorted(have.get("token_policies") or []) != want["token_policies"]:
-                self.change(f"approle {role['role']}: {'create' if have is None else 'update policies'}",
-                            client.auth.approle.create_or_update_approle, role_name=role["role"], mount_point=mount,
-                            **want)
-            path = role.get("file")
-            if path and not self.check:
-                if not _secret_still_works(client, path, mount):
-                    role_id = call(name, "approle role-id", client.auth.approle.read_role_id, role["role"],
-                                   mount_point=mount)["data"]["role_id"]
-                    secret = call(name, "approle secret-id", client.auth.approle.generate_secret_id, role["role"],
-                                  mount_point=mount)["data"]["secret_id"]
-                    _write_private(path, {"role_id": role_id, "secret_id": secret, "mount": mount})
-                    self.changes.append(f"approle {role['role']}: new secret ID written to {path} (mode 0600)")
-            elif path and not os.path.exists(path):
-                self.changes.append(f"approle {role['role']}: new secret ID written to {path} (mode 0600)")
+        if f"{mount}/" not in methods:
+            self.change(f"auth {mount}/: enable cert", client.sys.enable_auth_method, method_type="cert", path=mount)
+        ca_mount = cert.get("ca_mount", "pki-city")
+        try:
+            ca_pem = call(name, f"{ca_mount}/ca/pem", client.secrets.pki.read_ca_certificate, mount_point=ca_mount)
+            crl_pem = call(name, f"{ca_mount}/crl/pem", client.secrets.pki.read_crl, mount_point=ca_mount)
+        except VaultError:
+            if self.check:
+                return  # check mode before the CA exists: the role and CRL follow it
+            raise
+        for role in cert.get("roles") or ():
+            want = {"certificate": ca_pem.strip(), "allowed_common_names": sorted(role["allowed_common_names"]),
+                    "token_ttl": int(role.get("token_ttl", 3600)),
+                    "token_max_ttl": int(role.get("token_max_ttl", 14400)),
+                    "token_policies": sorted(role.get("token_policies") or []), "token_no_default_policy": False}
+            found = read_or_none(name, f"auth/{mount}/certs/{role['name']}", client.adapter.get,
+                                 f"/v1/auth/{mount}/certs/{role['name']}")
+            have = (found or {}).get("data") or {}
+            have_cmp = {"certificate": str(have.get("certificate") or "").strip(),
+                        "allowed_common_names": sorted(have.get("allowed_common_names") or []),
+                        "token_ttl": int(have.get("token_ttl") or 0),
+                        "token_max_ttl": int(have.get("token_max_ttl") or 0),
+                        "token_policies": sorted(have.get("token_policies") or []),
+                        "token_no_default_policy": bool(have.get("token_no_default_policy"))}
+            if have_cmp != want:
+                self.change(f"auth {mount}/certs/{role['name']}: {'create' if not found else 'update'} (trusts "
+                            f"{ca_mount}, names {', '.join(want['allowed_common_names'])})", client.adapter.post,
+                            f"/v1/auth/{mount}/certs/{role['name']}", json={**want, "display_name": role["name"]})
+        self.cert_crl(mount, ca_mount, crl_pem)
+
+    def cert_crl(self, mount: str, ca_mount: str, crl_pem: str) -> None:
+        """The CA's CRL in auth/<mount>/crls/<ca_mount>, when it differs from the one Vault holds there."""
+        try:
+            found = read_or_none(self.name, f"auth/{mount}/crls/{ca_mount}", self.client.adapter.get,
+                                 f"/v1/auth/{mount}/crls/{ca_mount}")
+        except VaultError as exc:
+            if "no such crl" not in exc.message.lower():
+                raise
+            found = None  # Vault answers 400 "no such CRL" for a CRL it never held
+        held = sorted(((found or {}).get("data") or {}).get("serials") or {})
+        want = sorted(revoked_serials_of(crl_pem))
+        if found is None or held != want:
+            self.change(f"auth {mount}/crls/{ca_mount}: load the CRL ({len(want)} revoked)", self.client.adapter.post,
+                        f"/v1/auth/{mount}/crls/{ca_mount}", json={"crl": crl_pem})
+
+    def groups(self, groups: dict[str, Sequence[str]]) -> None:
+        """The duties: internal identity groups with their policies (members are granted by vault_duty)."""
+        for group, policies in sorted((groups or {}).items()):
+            found = read_or_none(self.name, f"identity/group/name/{group}", self.client.adapter.get,
+                                 f"/v1/identity/group/name/{group}")
+            have = (found or {}).get("data") or {}
+            if not found or sorted(have.get("policies") or []) != sorted(policies):
+                body = {"type": "internal", "policies": sorted(policies)}
+                if found:
+                    body["member_entity_ids"] = have.get("member_entity_ids") or []
+                self.change(f"identity group {group}: {'create' if not found else 'update policies'} "
+                            f"({', '.join(sorted(policies))})", self.client.adapter.post,
+                            f"/v1/identity/group/name/{group}", json=body)
 
     def run(self, policies: dict[str, str] | None = None, audit_devices: Sequence[dict[str, Any]] = (),
-            approles: Sequence[dict[str, Any]] = (),
-            audited_fields: dict[str, dict[str, list[str]]] | None = None) -> dict[str, Any]:
-        """Converge policies, audit devices, audited fields and AppRoles, in that order; {changed, changes[, diff]}.
-        VaultError names what Vault refused or what differs and must be fixed by hand."""
+            audited_fields: dict[str, dict[str, list[str]]] | None = None, kv_mounts: Sequence[dict] = (),
+            cert_auth: dict[str, Any] | None = None, groups: dict[str, Sequence[str]] | None = None) -> dict[str, Any]:
+        """Converge policies, audit devices, audited fields, KV mounts, certificate login and the duty groups, in
+        that order; {changed, changes[, diff]}. VaultError names what Vault refused or what differs."""
         self.policies(policies or {})
         self.audit_devices(audit_devices)
         self.audited_fields(audited_fields or {})
-        self.approles(approles)
+        self.kv_mounts(kv_mounts)
+        self.cert_auth(cert_auth or {})
+        self.groups(groups or {})
         result: dict[str, Any] = {"changed": bool(self.changes), "changes": self.changes}
         if self.changes:
             result["diff"] = {"before": "", "after": "".join(f"{c}\n" for c in self.changes),
@@ -150,27 +197,9 @@ def _option(key: str, value: Any) -> str:
     return os.path.normpath(text) if key.endswith("_path") and text.startswith("/") else text
 
 
-def _secret_still_works(client: Any, path: str, mount: str) -> bool:
-    """Whether the role ID and secret ID kept at `path` still log in."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            kept = json.load(fh)
-        return approle_works(client.url, client.session.verify, kept["role_id"], kept["secret_id"], mount)
-    except (OSError, ValueError, KeyError, TypeError):
-        return False  # missing or unreadable: a new secret ID is written
+def revoked_serials_of(crl_pem: str) -> list[str]:
+    """The revoked serials of a PEM CRL, as Vault's cert auth lists them (decimal)."""
+    from cryptography import x509
 
-
-def _write_private(path: str, data: dict[str, str]) -> None:
-    """Write `data` as JSON to `path`, mode 0600 from the start, replacing the file at once (no partial file)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".approle-", dir=directory)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    crl = x509.load_pem_x509_crl(crl_pem.encode())
+    return [str(r.serial_number) for r in crl]

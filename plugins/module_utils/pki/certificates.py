@@ -236,9 +236,10 @@ def register_row(subject: str, name: str, cert: x509.Certificate) -> dict[str, s
 
 # --- the gate ------------------------------------------------------------------------------------------------
 def gate(operator: str, playbook: str, chain: list[x509.Certificate], key, issuing_ca: x509.Certificate,
-         crl: x509.CertificateRevocationList | None, domain: str, authorisations: dict[str, list[str]],
+         crl: x509.CertificateRevocationList | None, domain: str, authorisations: dict[str, list[str]] | None = None,
          now: datetime | None = None) -> dict:
-    """The identity a run proceeds under, or PkiError naming the operator, the failed check and the reason."""
+    """The identity a run proceeds under, or PkiError naming the operator, the failed check and the reason.
+    Without `authorisations` only the certificate is checked: the duty then comes from Vault (pki/duties.py)."""
     now = now or utcnow()
     if not chain:
         raise PkiError(operator, "certificate", "no certificate on file; onboard the operator first "
@@ -274,8 +275,8 @@ def gate(operator: str, playbook: str, chain: list[x509.Certificate], key, issui
         raise PkiError(operator, "common_name", f"certificate {serial} names {cn}, not {operator}.{domain}")
     if key is None or not same_public_key(key, cert):
         raise PkiError(operator, "key", f"the private key on file does not belong to certificate {serial}")
-    allowed = authorisations.get(operator) or []
-    if playbook not in allowed:
+    allowed = (authorisations or {}).get(operator) or []
+    if authorisations is not None and playbook not in allowed:
         raise PkiError(operator, "authorisation", f"{operator} is not authorised to run {playbook} "
                                                   f"(jinbao_operator_authorisations allows: "
                                                   f"{', '.join(allowed) or 'nothing'})")

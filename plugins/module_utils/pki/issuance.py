@@ -140,7 +140,14 @@ class Issuer:
         try:
             register = read_register(req.register, req.subject_column)
             ca_pem, crl_pem = self.signer.issuing_ca(req.mount)
-        except (VaultError, PkiError) as exc:
+        except VaultError as exc:
+            if not self.check_mode:
+                raise IssueError(str(exc)) from None
+            # check mode before the CA exists (bootstrap.yml --check): every subject would be issued
+            issued = [{"name": w["name"], "reason": "none yet (the issuing CA is still to be built)"} for w in wanted]
+            return {"changed": bool(issued), "issued": issued, "kept": [], "certs": {},
+                    "diff": {"before": "", "after": "".join(f"issue {i['name']} ({i['reason']})\n" for i in issued)}}
+        except PkiError as exc:
             raise IssueError(str(exc)) from None
         ca = x509.load_pem_x509_certificate(ca_pem.encode())
         revoked = revoked_serials(x509.load_pem_x509_crl(crl_pem.encode()))

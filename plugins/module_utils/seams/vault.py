@@ -12,8 +12,8 @@ Callers then fail closed: nothing is issued or changed when connect() raises.
 
 from __future__ import annotations
 
-import json
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 try:
@@ -72,29 +72,6 @@ def connect(name: str, url: str, token: str, ca_file: str | None = None, timeout
     return client
 
 
-def connect_approle(name: str, url: str, approle_file: str, ca_file: str | None = None, timeout: float = 30.0,
-                    mount: str = "approle") -> Any:
-    """A client logged in with the AppRole whose role_id and secret_id pki.yml keeps in `approle_file` (JSON,
-    mode 0600). The secret ID is read here, so it never travels through module arguments or task output."""
-    try:
-        with open(approle_file, encoding="utf-8") as fh:
-            creds = json.load(fh)
-        role_id, secret_id = str(creds["role_id"]), str(creds["secret_id"])
-    except OSError as exc:
-        raise VaultError(name, "vault_approle_file", f"cannot read {approle_file} ({exc.strerror}); "
-                                                     "pki.yml writes it") from None
-    except (ValueError, KeyError, TypeError):
-        raise VaultError(name, "vault_approle_file", f"{approle_file} is not JSON with role_id and secret_id; "
-                                                     "run pki.yml to write it again") from None
-    client = open_unsealed(name, url, ca_file, timeout)
-    try:
-        client.auth.approle.login(role_id=role_id, secret_id=secret_id, mount_point=mount)
-    except (hvac.exceptions.Forbidden, hvac.exceptions.Unauthorized, hvac.exceptions.InvalidRequest) as exc:
-        raise VaultError(name, "vault_approle_file", f"the AppRole in {approle_file} was refused "
-                                                     f"({_reason(exc)}); run pki.yml to renew it") from None
-    return client
-
-
 def open_unsealed(name: str, url: str, ca_file: str | None = None, timeout: float = 30.0,
                   token: str | None = None) -> Any:
     """An hvac client (with `token`, or none: for public PKI reads) once Vault answers, initialised and unsealed."""
@@ -142,21 +119,6 @@ def read_or_none(name: str, what: str, fn, /, *args, **kwargs) -> Any:
         raise VaultError(name, what, f"the connection failed ({_reason(exc)})") from None
 
 
-def approle_works(url: str, ca_file: str | bool, role_id: str, secret_id: str, mount: str = "approle",
-                  timeout: float = 10.0) -> bool:
-    """Whether an AppRole's role ID and secret ID still log in (the probe's token is revoked at once)."""
-    probe = hvac.Client(url=url, verify=ca_file, timeout=timeout)
-    try:
-        probe.auth.approle.login(role_id=role_id, secret_id=secret_id, mount_point=mount)
-    except (hvac.exceptions.VaultError, requests.exceptions.RequestException):
-        return False
-    try:
-        probe.auth.token.revoke_self()
-    except (hvac.exceptions.VaultError, requests.exceptions.RequestException):
-        pass  # the token expires with its TTL anyway
-    return True
-
-
 def _reason(exc: BaseException) -> str:
     errors = getattr(exc, "errors", None)
     if errors:
@@ -182,12 +144,12 @@ def issuing_ca(name: str, client: Any, mount: str) -> tuple[str, str]:
 
 class Signer:
     """The Vault side of certificate issuance (pki_certs): the issuing CA and its CRL (public reads), and CSRs
-    signed as the AppRole kept in `approle_file`, one hvac session per thread. It logs in only when a first
-    CSR is signed, so a run that issues nothing never logs in. Unit tests stand a fake in for it."""
+    signed with the run's operator token (the cert gate's), one hvac session per thread. It connects only when a
+    first CSR is signed, so a run that issues nothing never uses the token. Unit tests stand a fake in for it."""
 
-    def __init__(self, name: str, url: str, approle_file: str, ca_file: str | None = None,
+    def __init__(self, name: str, url: str, token: str, ca_file: str | None = None,
                  timeout: float = 30.0) -> None:
-        self.name, self.url, self.approle_file = name, url, approle_file
+        self.name, self.url, self.token = name, url, token
         self.ca_file, self.timeout = ca_file, timeout
         self._client: Any = None
         self._lock = threading.Lock()
@@ -198,10 +160,10 @@ class Signer:
         return issuing_ca(self.name, open_unsealed(self.name, self.url, self.ca_file, self.timeout), mount)
 
     def login(self) -> None:
-        """Log in as the AppRole (VaultError naming what to fix); sign() does it on first use."""
+        """Connect with the token (VaultError naming what to fix); sign() does it on first use."""
         with self._lock:
             if self._client is None:
-                self._client = connect_approle(self.name, self.url, self.approle_file, self.ca_file, self.timeout)
+                self._client = connect(self.name, self.url, self.token, self.ca_file, self.timeout)
 
     def sign(self, subject: str, sign_path: str, body: dict[str, Any]) -> dict[str, Any]:
         """Vault's answer (`data`: certificate, ca_chain...) to a sign request; VaultError naming `subject`."""
@@ -210,3 +172,72 @@ class Signer:
         if client is None:
             client = self._local.client = twin(self._client, self.timeout)
         return call(subject, sign_path, client.adapter.post, f"/v1/{sign_path}", json=body)["data"]
+
+
+def cert_login(name: str, url: str, cert: str, key: str, ca_file: str | None = None, mount: str = "cert",
+               role: str = "operators", timeout: float = 30.0) -> tuple[Any, dict[str, Any]]:
+    """Log in with the operator's client certificate (auth/<mount>, TLS client authentication): an hvac client
+    holding the new token, and the token's own view (lookup-self: accessor, entity, identity policies, expiry).
+    Vault checks the chain to the city CA, the CRL it holds and the role's allowed names; a refusal is one
+    VaultError line naming the check."""
+    client = open_unsealed(name, url, ca_file, timeout)
+    try:
+        auth = client.auth.cert.login(name=role, cert_pem=cert, key_pem=key, mount_point=mount)["auth"]
+    except (hvac.exceptions.Forbidden, hvac.exceptions.InvalidRequest) as exc:
+        raise VaultError(name, "cert_login", f"Vault refused the certificate at auth/{mount} ({_reason(exc)}): "
+                                             "revoked, expired, not issued by the city CA, or not an operator "
+                                             "certificate") from None
+    except hvac.exceptions.VaultError as exc:
+        raise VaultError(name, "cert_login", f"auth/{mount}/login failed ({_reason(exc)})") from None
+    except requests.exceptions.SSLError as exc:
+        raise VaultError(name, "cert_login", f"the TLS handshake with the client certificate failed "
+                                             f"({_reason(exc)})") from None
+    except requests.exceptions.RequestException as exc:
+        raise VaultError(name, "cert_login", f"the connection failed ({_reason(exc)})") from None
+    client.token = auth["client_token"]
+    me = call(name, "token lookup-self", client.auth.token.lookup_self)["data"]
+    return client, {"accessor": auth["accessor"], "entity_id": auth.get("entity_id") or me.get("entity_id"),
+                    "identity_policies": sorted(me.get("identity_policies") or []),
+                    "expire_time": me.get("expire_time"), "metadata": auth.get("metadata") or {}}
+
+
+def session_client(session: dict[str, Any], timeout: float = 30.0) -> Any:
+    """An hvac client for the run's operator session (the token the gate obtained). A token within 15 minutes of
+    its end is renewed first (up to the certificate login's max TTL), so a run longer than the TTL goes on."""
+    if not HAS_HVAC:
+        raise VaultError(session.get("vault", "vault"), "controller", f"the hvac library is missing "
+                                                                      f"({HVAC_IMPORT_ERROR}); run `make deps`")
+    client = hvac.Client(url=session["url"], token=session["token"], verify=session.get("ca_file") or True,
+                         timeout=timeout)
+    expires = session.get("expire_time")
+    if expires:
+        try:
+            left = (datetime.fromisoformat(str(expires).replace("Z", "+00:00")) - datetime.now(UTC)).total_seconds()
+        except ValueError:
+            left = None
+        if left is not None and left < 900:
+            try:
+                client.auth.token.renew_self()
+            except (hvac.exceptions.VaultError, requests.exceptions.RequestException):
+                pass  # the read that follows names what is wrong
+    return client
+
+
+def kv_read(name: str, client: Any, path: str, mount: str = "jinbao") -> dict[str, Any]:
+    """The data of the KV v2 secret at `path`; VaultError names the path when it is missing or not allowed."""
+    try:
+        answer = client.secrets.kv.v2.read_secret_version(path=path, mount_point=mount, raise_on_deleted_version=True)
+        if not answer.get("data") and answer.get("wrap_info"):
+            raise VaultError(name, f"{mount}/{path}", "this credential is under two-person control: Vault releases "
+                                                      "it only after an operator of another duty approved the "
+                                                      "change (jinbao.dc.two_person, playbooks/approve.yml)")
+        return answer["data"]["data"]
+    except hvac.exceptions.InvalidPath:
+        raise VaultError(name, f"{mount}/{path}", "no such credential in Vault; the security administrator puts "
+                                                  "it there (playbooks/credentials.yml)") from None
+    except hvac.exceptions.Forbidden:
+        raise VaultError(name, f"{mount}/{path}", "this operator's duty may not read it (permission denied)") from None
+    except hvac.exceptions.VaultError as exc:
+        raise VaultError(name, f"{mount}/{path}", _reason(exc)) from None
+    except requests.exceptions.RequestException as exc:
+        raise VaultError(name, f"{mount}/{path}", f"the connection failed ({_reason(exc)})") from None

@@ -1,15 +1,18 @@
 """Vault's access controls (plugins/module_utils/pki/access.py, vault_access's logic) against a fake Vault client
-that keeps what is written and records every write: policies, audit devices, audited fields, AppRoles, no lab."""
+that keeps what is written and records every write: policies, audit devices, audited fields, the KV mount, the
+certificate login with the CA's CRL, and the duty groups; no lab."""
 
 from __future__ import annotations
 
-import json
-import stat
+from datetime import UTC, datetime, timedelta
 
 import hvac
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
-from ansible_collections.jinbao.dc.plugins.module_utils.pki import access
 from ansible_collections.jinbao.dc.plugins.module_utils.pki.access import AccessConverger
 from ansible_collections.jinbao.dc.plugins.module_utils.seams.vault import VaultError
 
@@ -17,11 +20,32 @@ POLICIES = {"automation": 'path "pki-city/sign/operator" { capabilities = ["upda
             "auditor": 'path "sys/audit" { capabilities = ["read"] }'}
 AUDIT = [{"path": "file", "type": "file", "options": {"file_path": "/var/log/vault/audit.log"}}]
 FIELDS = {"pki-city": {"request": ["common_name"], "response": ["serial_number", "certificate"]}}
+KV = [{"path": "jinbao", "description": "facility credentials"}]
+CERT = {"mount": "cert", "ca_mount": "pki-city",
+        "roles": [{"name": "operators", "allowed_common_names": ["*.operators.example"], "token_ttl": 3600,
+                   "token_max_ttl": 14400}]}
+GROUPS = {"jinbao-duty-system-admin": ["jinbao-system-admin"], "jinbao-duty-audit-admin": ["jinbao-audit-admin"]}
+
+
+def city_ca(revoked: tuple[int, ...] = ()) -> tuple[str, str]:
+    """A CA certificate and its CRL (PEM), listing `revoked` serials."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "city CA")])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=9))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True).sign(key, hashes.SHA256()))
+    crl = x509.CertificateRevocationListBuilder().issuer_name(name).last_update(now).next_update(now + timedelta(1))
+    for serial in revoked:
+        crl = crl.add_revoked_certificate(x509.RevokedCertificateBuilder().serial_number(serial)
+                                          .revocation_date(now).build())
+    return (cert.public_bytes(serialization.Encoding.PEM).decode(),
+            crl.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode())
 
 
 class FakeVault:
-    """The hvac client surface vault_access uses (sys.*, auth.approle.*, url, session.verify), over an
-    in-memory Vault; every write method appends to `writes`."""
+    """The hvac client surface vault_access uses (sys.*, secrets.pki reads, adapter get/post), over an in-memory
+    Vault; every write method appends to `writes`."""
 
     def __init__(self, *, declarative_audit: bool = False) -> None:
         self.url = "https://vault.example:8200"
@@ -30,12 +54,14 @@ class FakeVault:
         self.audit: dict[str, dict] = {}
         self.tunes: dict[str, dict] = {"pki-city": {}}
         self.auth_methods: dict[str, dict] = {"token/": {"type": "token"}}
-        self.roles: dict[str, dict] = {}
-        self.secrets = 0
+        self.mounts: dict[str, dict] = {"pki-city/": {"type": "pki", "options": None}}
+        self.raw: dict[str, dict] = {}
+        self.ca_pem, self.crl_pem = city_ca()
         self.declarative_audit = declarative_audit
         self.writes: list[str] = []
         self.sys = self
-        self.auth = type("Auth", (), {"approle": self})()
+        self.adapter = self
+        self.secrets = type("Secrets", (), {"pki": self})()
 
     # sys: policies
     def read_acl_policy(self, name):
@@ -76,23 +102,38 @@ class FakeVault:
         self.writes.append(f"auth {path}")
         self.auth_methods[f"{path}/"] = {"type": method_type}
 
-    # auth.approle
-    def read_role(self, role_name, mount_point):
-        if role_name not in self.roles:
-            raise hvac.exceptions.InvalidPath(f"no role {role_name}")
-        return {"data": dict(self.roles[role_name])}
+    # sys: secrets engines
+    def list_mounted_secrets_engines(self):
+        return {"data": dict(self.mounts)}
 
-    def create_or_update_approle(self, role_name, mount_point, **settings):
-        self.writes.append(f"approle {role_name}")
-        self.roles[role_name] = settings
+    def enable_secrets_engine(self, backend_type, path, options, description):
+        self.writes.append(f"mount {path}")
+        self.mounts[path] = {"type": backend_type, "options": dict(options)}
 
-    def read_role_id(self, role_name, mount_point):
-        return {"data": {"role_id": f"role-id-{role_name}"}}
+    # the PKI mount's public reads
+    def read_ca_certificate(self, mount_point):
+        return self.ca_pem
 
-    def generate_secret_id(self, role_name, mount_point):
-        self.writes.append(f"secret-id {role_name}")
-        self.secrets += 1
-        return {"data": {"secret_id": f"secret-{self.secrets}"}}
+    def read_crl(self, mount_point):
+        return self.crl_pem
+
+    # raw API (auth/cert roles and CRLs, identity groups)
+    def get(self, url):
+        path = url.removeprefix("/v1/")
+        if path.startswith("auth/cert/crls/") and path not in self.raw:
+            raise hvac.exceptions.InvalidRequest(errors=["no such CRL pki-city"])
+        if path not in self.raw:
+            raise hvac.exceptions.InvalidPath(f"no {path}")
+        return {"data": self.raw[path]}
+
+    def post(self, url, json):
+        path = url.removeprefix("/v1/")
+        self.writes.append(f"write {path}")
+        if path.startswith("auth/cert/crls/"):
+            crl = x509.load_pem_x509_crl(json["crl"].encode())
+            self.raw[path] = {"serials": {str(r.serial_number): {} for r in crl}}
+        else:
+            self.raw[path] = dict(json)
 
 
 def converge(vault: FakeVault, check_mode: bool = False, **declared) -> dict:
@@ -142,20 +183,20 @@ def test_openbaos_declarative_refusal_becomes_the_line_that_says_where_to_declar
                                  'options')
 
 
-def test_check_mode_lists_every_change_and_calls_no_write_method(tmp_path, monkeypatch):
-    monkeypatch.setattr(access, "approle_works", lambda *a, **k: pytest.fail("check mode probed the AppRole"))
+def test_check_mode_lists_every_change_and_calls_no_write_method():
     vault = FakeVault()
-    approle = {"mount": "approle", "role": "automation", "policies": ["automation"],
-               "file": str(tmp_path / "approle.json")}
-    result = converge(vault, check_mode=True, policies=POLICIES, audit_devices=AUDIT, approles=[approle],
-                      audited_fields={**FIELDS, "pki-new": {"request": ["csr"]}})
+    result = converge(vault, check_mode=True, policies=POLICIES, audit_devices=AUDIT, kv_mounts=KV, cert_auth=CERT,
+                      groups=GROUPS, audited_fields={**FIELDS, "pki-new": {"request": ["csr"]}})
     assert result["changes"] == [
         "policy auditor: create", "policy automation: create", "audit device file/: enable (file)",
         "pki-city: audit in clear: requests common_name; responses certificate, serial_number",
         "pki-new: audit in clear: requests csr; responses ",  # a mount pki.yml has yet to make
-        "auth approle/: enable approle", "approle automation: create",
-        f"approle automation: new secret ID written to {approle['file']} (mode 0600)"]
-    assert vault.writes == [] and not (tmp_path / "approle.json").exists()
+        "secrets jinbao/: enable kv version 2", "auth cert/: enable cert",
+        "auth cert/certs/operators: create (trusts pki-city, names *.operators.example)",
+        "auth cert/crls/pki-city: load the CRL (0 revoked)",
+        "identity group jinbao-duty-audit-admin: create (jinbao-audit-admin)",
+        "identity group jinbao-duty-system-admin: create (jinbao-system-admin)"]
+    assert vault.writes == []
     assert result["diff"]["after"].count("\n") == len(result["changes"])
 
 
@@ -164,37 +205,42 @@ def test_a_missing_mount_to_tune_fails_outside_check_mode():
         converge(FakeVault(), audited_fields={"pki-new": {"request": ["csr"]}})
 
 
-def _approle(tmp_path) -> dict:
-    return {"mount": "approle", "role": "automation", "policies": ["automation"], "token_ttl": "30m",
-            "file": str(tmp_path / "secrets" / "approle.json")}
-
-
-def test_a_secret_id_that_no_longer_logs_in_is_replaced_by_a_new_one_written_0600(tmp_path, monkeypatch):
-    probes: list[tuple] = []
-    monkeypatch.setattr(access, "approle_works", lambda *a: probes.append(a) or False)
+def test_the_credentials_mount_certificate_login_and_duties_are_made_once():
     vault = FakeVault()
-    role = _approle(tmp_path)
-    (tmp_path / "secrets").mkdir()
-    (tmp_path / "secrets" / "approle.json").write_text(json.dumps({"role_id": "role-id-automation",
-                                                                   "secret_id": "expired"}))
-    result = converge(vault, approles=[role])
-    assert result["changes"] == ["auth approle/: enable approle", "approle automation: create",
-                                 f"approle automation: new secret ID written to {role['file']} (mode 0600)"]
-    assert probes == [(vault.url, vault.session.verify, "role-id-automation", "expired", "approle")]
-    written = tmp_path / "secrets" / "approle.json"
-    assert stat.S_IMODE(written.stat().st_mode) == 0o600
-    assert json.loads(written.read_text()) == {"role_id": "role-id-automation", "secret_id": "secret-1",
-                                               "mount": "approle"}
-    assert vault.roles["automation"]["token_ttl"] == "30m" and vault.roles["automation"]["bind_secret_id"] is True
-    assert [p.name for p in (tmp_path / "secrets").iterdir()] == ["approle.json"]  # no temporary file left
-
-
-def test_a_secret_id_that_still_logs_in_is_kept_and_a_second_run_changes_nothing(tmp_path, monkeypatch):
-    monkeypatch.setattr(access, "approle_works", lambda url, verify, role_id, secret_id, mount: secret_id == "secret-1")
-    vault = FakeVault()
-    role = _approle(tmp_path)
-    converge(vault, policies=POLICIES, audit_devices=AUDIT, approles=[role], audited_fields=FIELDS)
+    first = converge(vault, kv_mounts=KV, cert_auth=CERT, groups=GROUPS)
+    assert vault.mounts["jinbao/"] == {"type": "kv", "options": {"version": "2"}}
+    role = vault.raw["auth/cert/certs/operators"]
+    assert role["certificate"] == vault.ca_pem.strip() and role["allowed_common_names"] == ["*.operators.example"]
+    assert role["token_ttl"] == 3600 and role["token_max_ttl"] == 14400
+    assert vault.raw["identity/group/name/jinbao-duty-system-admin"]["policies"] == ["jinbao-system-admin"]
+    assert len(first["changes"]) == 6
     vault.writes.clear()
-    again = converge(vault, policies=POLICIES, audit_devices=AUDIT, approles=[role], audited_fields=FIELDS)
-    assert again == {"changed": False, "changes": []} and vault.writes == []
-    assert json.loads((tmp_path / "secrets" / "approle.json").read_text())["secret_id"] == "secret-1"
+    assert converge(vault, kv_mounts=KV, cert_auth=CERT, groups=GROUPS) == {"changed": False, "changes": []}
+    assert vault.writes == []
+
+
+def test_a_new_revocation_reloads_the_crl_of_the_certificate_login():
+    vault = FakeVault()
+    converge(vault, cert_auth=CERT)
+    vault.crl_pem = city_ca(revoked=(4242, 77))[1]
+    result = converge(vault, cert_auth=CERT)
+    assert result["changes"] == ["auth cert/crls/pki-city: load the CRL (2 revoked)"]
+    assert sorted(vault.raw["auth/cert/crls/pki-city"]["serials"]) == ["4242", "77"]
+
+
+def test_a_duty_groups_policies_edited_by_hand_are_put_back_and_its_members_kept():
+    vault = FakeVault()
+    converge(vault, groups=GROUPS)
+    group = vault.raw["identity/group/name/jinbao-duty-audit-admin"]
+    group.update(policies=["jinbao-audit-admin", "jinbao-system-admin"], member_entity_ids=["e-1"])
+    result = converge(vault, groups=GROUPS)
+    assert result["changes"] == ["identity group jinbao-duty-audit-admin: update policies (jinbao-audit-admin)"]
+    assert vault.raw["identity/group/name/jinbao-duty-audit-admin"] == {
+        "type": "internal", "policies": ["jinbao-audit-admin"], "member_entity_ids": ["e-1"]}
+
+
+def test_a_kv_mount_of_another_kind_is_refused_naming_it():
+    vault = FakeVault()
+    vault.mounts["jinbao/"] = {"type": "kv", "options": {"version": "1"}}
+    with pytest.raises(VaultError, match=r"^vault-01: kv_mounts.jinbao/: is kv .*declared kv version 2"):
+        converge(vault, kv_mounts=KV)

@@ -1,0 +1,89 @@
+"""The lab's second person: lab-secadmin, approving the two-person changes the lab's system administrator asks for.
+
+A TEST DOUBLE OF A HUMAN. On a site, a security administrator reads the change (its digest against the ticket)
+and runs playbooks/approve.yml. In the lab there is nobody to do that while `make demo` or a test runs site.yml or
+network.yml, so this loop plays the part: it lists the pending requests in Vault (jinbao/approvals/pending/, as
+lab-secadmin, by certificate), and approves each one through playbooks/approve.yml with the digest the request
+is bound to: a real, gated, audited run, which Vault checks like any other approval (a second entity, of the
+approver group; the requester could not do it).
+
+    python -m lab.approver [--seconds 1800] [--poll 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from lab.common import ROOT, LabError
+from lab.security import SECURITY_ADMIN, _playbook
+
+URL = "https://127.0.0.1:18200"
+
+
+def _client():
+    import hvac
+
+    folder = ROOT / ".pki" / "operators" / SECURITY_ADMIN
+    client = hvac.Client(url=URL, verify=str(ROOT / ".lab" / "pki" / "ca.crt"), timeout=10)
+    client.auth.cert.login(name="operators", cert_pem=str(folder / f"{SECURITY_ADMIN}.crt"),
+                           key_pem=str(folder / f"{SECURITY_ADMIN}.key"))
+    return client
+
+
+def pending(client) -> dict[str, dict]:
+    """The requests not yet approved: accessor -> their record (binding, requester)."""
+    import hvac
+
+    try:
+        keys = client.secrets.kv.v2.list_secrets("approvals/pending", mount_point="jinbao")["data"]["keys"]
+    except hvac.exceptions.InvalidPath:
+        return {}
+    found = {}
+    for accessor in keys:
+        try:
+            client.secrets.kv.v2.read_secret_version(f"approvals/done/{accessor}", mount_point="jinbao",
+                                                     raise_on_deleted_version=True)
+            continue  # approved already
+        except hvac.exceptions.InvalidPath:
+            pass
+        record = client.secrets.kv.v2.read_secret_version(f"approvals/pending/{accessor}", mount_point="jinbao",
+                                                          raise_on_deleted_version=True)["data"]["data"]
+        found[accessor] = record
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lab.approver", description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=1800, help="how long to keep approving")
+    parser.add_argument("--poll", type=float, default=2)
+    parser.add_argument("--inventory", default=str(ROOT / "inventory" / "lab"))
+    args = parser.parse_args(argv)
+    end, tried = time.monotonic() + args.seconds, set()
+    client = None
+    while time.monotonic() < end:
+        try:
+            client = client or _client()
+            for accessor, record in pending(client).items():
+                if accessor in tried:
+                    continue
+                tried.add(accessor)
+                binding = record.get("binding") or {}
+                try:
+                    line = _playbook(Path(args.inventory), "approve.yml", "-e", f"accessor={accessor}",
+                                     "-e", f"digest={binding.get('digest')}", operator=SECURITY_ADMIN)
+                    print(f"lab.approver: approved {accessor} ({binding.get('playbook')}, limit "
+                          f"{binding.get('limit')}, by {binding.get('requester')}): {line}", flush=True)
+                except LabError as exc:  # expired, or refused: say so and go on
+                    print(f"lab.approver: {accessor} not approved: {str(exc).splitlines()[-3:]}", flush=True)
+        except Exception as exc:  # Vault restarting, a token expired: log in again next time
+            print(f"lab.approver: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+            client = None
+        time.sleep(args.poll)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+# Copyright: (c) 2026, jinbao-dc maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Two-person control, the requester's side, on the controller: ask Vault for a credential under a control group,
+bound to this very change, wait for an operator of another duty to approve it, then keep it for the run.
+See plugins/modules/two_person.py for the options."""
+
+from __future__ import annotations
+
+import time
+
+from ansible import context
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+
+from ansible_collections.jinbao.dc.plugins.action.operator_gate import run_playbooks
+from ansible_collections.jinbao.dc.plugins.module_utils.pki import session
+from ansible_collections.jinbao.dc.plugins.module_utils.pki.approval import (
+    APPROVALS_PREFIX,
+    ApprovalError,
+    ChangeBinding,
+    redeem,
+    request,
+)
+from ansible_collections.jinbao.dc.plugins.module_utils.seams.vault import VaultError, read_or_none, session_client
+
+display = Display()
+
+
+def run_limit() -> str:
+    """The run's --limit as given (empty: the whole inventory), part of what an approval is bound to."""
+    return str(context.CLIARGS.get("subset") or "all")
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _VALID_ARGS = frozenset(("path", "change", "what", "timeout", "poll", "mount"))
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        args = self._task.args
+        mount = str(args.get("mount") or "jinbao")
+        path = f"{mount}/data/{str(args.get('path') or '').strip('/')}"
+        what = str(args.get("what") or path)
+        held = session.get()
+        if not held:
+            result.update(failed=True, msg=f"two-person control: no operator session in this run; {what} needs "
+                                           "the cert gate first. Nothing was changed.")
+            return result
+        if session.approved(path) is not None:
+            result.update(changed=False, approved=True, reused=True, path=path)
+            return result
+        binding = ChangeBinding(playbook=",".join(run_playbooks()), limit=run_limit(),
+                                digest=ChangeBinding.digest_of(str(args.get("change") or "")),
+                                requester=str(held["cn"]), path=path)
+        client = session_client(held)
+        try:
+            pending = request(client, path, binding, mount)
+        except ApprovalError as exc:
+            result.update(failed=True, msg=f"two-person control: {exc}. Nothing was changed.")
+            return result
+        display.display(
+            f"two-person control: {what} waits for a second operator (a security administrator) to approve\n"
+            f"  change   {binding.digest}\n  playbook {binding.playbook}, limit {binding.limit}, requested by "
+            f"{binding.requester}\n  accessor {pending.accessor} (valid {pending.ttl} s)\n"
+            f"  approve: JINBAO_OPERATOR=<security administrator> ansible-playbook playbooks/approve.yml "
+            f"-e accessor={pending.accessor} -e digest={binding.digest}")
+        deadline = time.monotonic() + float(args.get("timeout") or 900)
+        poll = float(args.get("poll") or 2)
+        done_path = f"/v1/{mount}/data/{APPROVALS_PREFIX}/done/{pending.accessor}"
+        waited = 0.0
+        while True:
+            try:
+                done = read_or_none("vault", "approval record", client.adapter.get, done_path)
+            except VaultError as exc:
+                result.update(failed=True, msg=f"two-person control: cannot read the approval record ({exc}); "
+                                               "nothing was changed")
+                return result
+            if done:
+                break
+            if time.monotonic() >= deadline:
+                result.update(failed=True, accessor=pending.accessor,
+                              msg=f"two-person control: no approval of change {binding.digest} within "
+                                  f"{args.get('timeout') or 900} s (accessor {pending.accessor}); the request "
+                                  "lapses with its TTL. Nothing was changed.")
+                return result
+            time.sleep(poll)
+            waited += poll
+            if waited % 60 < poll:
+                display.display(f"two-person control: still waiting for the approval of {pending.accessor} "
+                                f"({int(waited)} s)")
+        try:
+            data = redeem(client, pending, binding)
+        except ApprovalError as exc:
+            result.update(failed=True, msg=f"two-person control: {exc}. Nothing was changed.")
+            return result
+        session.approve(path, data)
+        approvals = (((done.get("data") or {}).get("data") or {}).get("approvals") or [{}])
+        result.update(changed=False, approved=True, path=path, digest=binding.digest, accessor=pending.accessor,
+                      approver=approvals[-1].get("name"),
+                      msg=f"{what}: change {binding.digest} approved; the credential is released for this run")
+        return result
