@@ -28,7 +28,7 @@ BENCH := cd $(ROOT) && PYTHONPATH=$(ROOT):$(ROOT)/.cache/collections $(BIN)/pyth
 
 .PHONY: help deps demo test lab-up lab-down lab-reset lab-status lab-build validate lint syntax unit units sanity \
         ansible-test-copy ee-context integration e2e \
-        docs audit-verify evidence bench bench-discover bench-controller bench-migrate bench-pki bench-netpush bench-exporters \
+        docs audit-verify evidence bench bench-discover bench-controller bench-migrate bench-pki bench-gate bench-netpush bench-exporters \
         clean
 
 help:
@@ -193,7 +193,7 @@ ee-context: deps
 	@echo "ee-context: .cache/ee/context (podman build -t <registry>/jinbao-dc-ee:<version> .cache/ee/context)"
 
 # --- benchmarks ---------------------------------------------------------------------------------
-bench: bench-discover bench-migrate bench-controller bench-pki bench-netpush bench-exporters
+bench: bench-discover bench-migrate bench-controller bench-pki bench-netpush bench-exporters bench-gate
 
 bench-discover: lab-build
 	@$(BENCH) bench.discover.run
@@ -203,6 +203,10 @@ bench-migrate: lab-build
 
 bench-pki: lab-build
 	@$(BENCH) bench.pki.run
+
+# The gate with Vault-brokered credentials against the gate it replaced; 100 devices' credentials in one call.
+bench-gate: lab-build
+	@$(BENCH) bench.gate.run
 
 # Twice: on the instant simulator (the controller's cost) and with IOS-class device latency (real gear).
 bench-netpush: lab-build

@@ -16,6 +16,7 @@ description:
     one's own) the lookup fails, and the role that needs the credential fails closed before it touches a device.
   - What the token may read is decided by the operator's duty in Vault (its policy), not by anything in the
     run. Every read is in Vault's audit log with the certificate's CN and serial.
+  - Many paths in one call (a batch of devices) are read on up to 8 threads; the values come back in order.
   - See docs/SECURITY.md for the layout (facility/<room>/<system>/<name>).
 options:
   _terms:
@@ -43,12 +44,16 @@ _raw:
   type: list
 """
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 from ansible.errors import AnsibleError
 from ansible.plugins.lookup import LookupBase
 
 from ansible_collections.jinbao.dc.plugins.module_utils.pki import session
 from ansible_collections.jinbao.dc.plugins.module_utils.seams.vault import VaultError, kv_read, session_client
 
+WORKERS = 8
 NO_SESSION = ("no operator session in this run: {what} is read only after the cert gate (jinbao.dc.operator_gate) "
               "has admitted the operator by their certificate; a run that skips the gate (--limit, "
               "--start-at-task, a playbook of one's own) fails here, before any device is touched")
@@ -60,16 +65,25 @@ class LookupModule(LookupBase):
         held = session.get()
         if not held:
             raise AnsibleError(NO_SESSION.format(what=", ".join(terms) or "a credential"))
-        client = session_client(held)
         mount, key = self.get_option("mount"), self.get_option("key")
+        paths = [str(path).strip("/") for path in terms]
+        local = threading.local()
+
+        def read(path: str) -> dict:
+            approved = session.approved(f"{mount}/data/{path}")
+            if approved is not None:
+                return approved
+            if not hasattr(local, "client"):  # one HTTP session per thread
+                local.client = session_client(held)
+            return kv_read(held["vault"], local.client, path, mount)
+
+        try:  # many credentials (a batch of devices) are read on a few threads, in order
+            with ThreadPoolExecutor(max_workers=min(WORKERS, max(1, len(paths)))) as pool:
+                found = list(pool.map(read, paths))
+        except VaultError as exc:
+            raise AnsibleError(f"credential: {exc}") from None
         values = []
-        for path in terms:
-            path = str(path).strip("/")
-            data = session.approved(f"{mount}/data/{path}")
-            try:
-                data = data if data is not None else kv_read(held["vault"], client, path, mount)
-            except VaultError as exc:
-                raise AnsibleError(f"credential: {exc}") from None
+        for path, data in zip(paths, found, strict=True):
             if key is not None:
                 if key not in data:
                     raise AnsibleError(f"credential: {mount}/{path}: has no field {key!r} (it has "

@@ -83,16 +83,10 @@ changes:
   returned: always
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.jinbao.dc.plugins.module_utils.pki.access import AccessConverger
-from ansible_collections.jinbao.dc.plugins.module_utils.seams.vault import (
-    HAS_HVAC,
-    HVAC_IMPORT_ERROR,
-    VaultError,
-    argument_spec,
-    connect,
-)
+from ansible_collections.jinbao.dc.plugins.module_utils.seams.vault import argument_spec, run_module
 
 
 def main() -> None:
@@ -108,16 +102,9 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
-    if not HAS_HVAC:
-        module.fail_json(msg=missing_required_lib("hvac"), exception=str(HVAC_IMPORT_ERROR))
     p = module.params
-    try:
-        client = connect(p["name"], p["url"], p["token"], p["ca_file"], p["timeout"])
-        result = AccessConverger(p["name"], client, check_mode=module.check_mode).run(
-            p["policies"], p["audit_devices"], p["audited_fields"], p["kv_mounts"], p["cert_auth"], p["groups"])
-    except VaultError as exc:
-        module.fail_json(msg=str(exc), field=exc.field)
-    module.exit_json(**result)
+    run_module(module, lambda client: AccessConverger(p["name"], client, check_mode=module.check_mode).run(
+        p["policies"], p["audit_devices"], p["audited_fields"], p["kv_mounts"], p["cert_auth"], p["groups"]))
 
 
 if __name__ == "__main__":

@@ -43,16 +43,10 @@ changes:
   returned: always
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.jinbao.dc.plugins.module_utils.pki.credentials import CredentialWriter
-from ansible_collections.jinbao.dc.plugins.module_utils.seams.vault import (
-    HAS_HVAC,
-    HVAC_IMPORT_ERROR,
-    VaultError,
-    argument_spec,
-    connect,
-)
+from ansible_collections.jinbao.dc.plugins.module_utils.seams.vault import argument_spec, run_module
 
 
 def main() -> None:
@@ -64,15 +58,9 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
-    if not HAS_HVAC:
-        module.fail_json(msg=missing_required_lib("hvac"), exception=str(HVAC_IMPORT_ERROR))
     p = module.params
-    try:
-        client = connect(p["name"], p["url"], p["token"], p["ca_file"], p["timeout"])
-        result = CredentialWriter(p["name"], client, p["mount"], check_mode=module.check_mode).run(p["credentials"])
-    except VaultError as exc:
-        module.fail_json(msg=str(exc), field=exc.field)
-    module.exit_json(**result)
+    run_module(module, lambda client: CredentialWriter(p["name"], client, p["mount"],
+                                                       check_mode=module.check_mode).run(p["credentials"]))
 
 
 if __name__ == "__main__":

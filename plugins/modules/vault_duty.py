@@ -57,16 +57,10 @@ changes:
   returned: always
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.jinbao.dc.plugins.module_utils.pki.grants import DutyGranter
-from ansible_collections.jinbao.dc.plugins.module_utils.seams.vault import (
-    HAS_HVAC,
-    HVAC_IMPORT_ERROR,
-    VaultError,
-    argument_spec,
-    connect,
-)
+from ansible_collections.jinbao.dc.plugins.module_utils.seams.vault import argument_spec, run_module
 
 
 def main() -> None:
@@ -83,16 +77,10 @@ def main() -> None:
         required_if=[("state", "present", ["duty"])],
         supports_check_mode=True,
     )
-    if not HAS_HVAC:
-        module.fail_json(msg=missing_required_lib("hvac"), exception=str(HVAC_IMPORT_ERROR))
     p = module.params
-    try:
-        client = connect(p["name"], p["url"], p["token"], p["ca_file"], p["timeout"])
-        result = DutyGranter(p["name"], client, cert_mount=p["cert_mount"], check_mode=module.check_mode).run(
-            p["operator"], p["common_name"], p["duty"], p["state"], p["reenrol"])
-    except VaultError as exc:
-        module.fail_json(msg=str(exc), field=exc.field)
-    module.exit_json(**result)
+    run_module(module, lambda client: DutyGranter(p["name"], client, cert_mount=p["cert_mount"],
+                                                  check_mode=module.check_mode).run(
+        p["operator"], p["common_name"], p["duty"], p["state"], p["reenrol"]))
 
 
 if __name__ == "__main__":

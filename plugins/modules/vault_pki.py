@@ -64,16 +64,10 @@ chain:
   returned: success
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.jinbao.dc.plugins.module_utils.pki.hierarchy import Converger
-from ansible_collections.jinbao.dc.plugins.module_utils.seams.vault import (
-    HAS_HVAC,
-    HVAC_IMPORT_ERROR,
-    VaultError,
-    argument_spec,
-    connect,
-)
+from ansible_collections.jinbao.dc.plugins.module_utils.seams.vault import argument_spec, run_module
 
 
 def main() -> None:
@@ -86,16 +80,9 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
-    if not HAS_HVAC:
-        module.fail_json(msg=missing_required_lib("hvac"), exception=str(HVAC_IMPORT_ERROR))
     p = module.params
-    try:
-        client = connect(p["name"], p["url"], p["token"], p["ca_file"], p["timeout"])
-        result = Converger(p["name"], client, p["url"], check_mode=module.check_mode,
-                           auto_tidy_interval=p["auto_tidy_interval"]).run(p["cas"], p["roles"])
-    except VaultError as exc:
-        module.fail_json(msg=str(exc), field=exc.field)
-    module.exit_json(**result)
+    run_module(module, lambda client: Converger(p["name"], client, p["url"], check_mode=module.check_mode,
+                                                auto_tidy_interval=p["auto_tidy_interval"]).run(p["cas"], p["roles"]))
 
 
 if __name__ == "__main__":

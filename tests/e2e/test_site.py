@@ -41,10 +41,18 @@ def lab():
     secret.parent.mkdir(parents=True, exist_ok=True)
     secret.write_text(CANARY)
     secret.chmod(0o600)
+    approver = None
     try:
         labctl("up")
+        # the second person of the core pair's two-person change: lab-secadmin, played by lab/approver.py
+        log = (ROOT / ".lab" / "log" / "approver.log").open("a")
+        approver = subprocess.Popen([sys.executable, "-m", "lab.approver", "--seconds", "3600"], cwd=ROOT,
+                                    stdout=log, stderr=subprocess.STDOUT)
         yield
     finally:
+        if approver is not None:
+            approver.terminate()
+            approver.wait(timeout=30)
         if kept is None:
             secret.unlink()
         else:

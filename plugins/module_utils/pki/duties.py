@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 SYSTEM, SECURITY, AUDIT = "system-admin", "security-admin", "audit-admin"
 DUTIES = (SYSTEM, SECURITY, AUDIT)
+ANY = "any"  # a playbook every duty may run (whoami.yml: who am I, and what may my duty read)
 TITLES = {SYSTEM: "system administrator (系统管理员)", SECURITY: "security administrator (安全管理员)",
           AUDIT: "audit administrator (审计管理员)"}
 
@@ -25,6 +26,7 @@ PLAYBOOK_DUTY: dict[str, str] = {
                     SECURITY),
     # the audit administrator reads the trail, the reports and the evidence
     **dict.fromkeys(("evidence",), AUDIT),
+    "whoami": ANY,
 }
 
 
@@ -70,7 +72,7 @@ def check_playbooks(subject: str, duty: str, playbooks: Iterable[str]) -> None:
             shown = playbook if "/" in playbook else f"{playbook}.yml"
             raise DutyError(subject, "playbook", f"{shown} is not a playbook of jinbao-dc that needs a duty; the "
                                                  "gate admits only the project's own playbooks (playbooks/*.yml)")
-        if need != duty:
+        if need not in (duty, ANY):
             raise DutyError(subject, "duty", f"{playbook}.yml is the {TITLES[need]}'s; this certificate's duty is "
                                              f"{TITLES[duty]}")
 

@@ -57,6 +57,22 @@ def argument_spec(*, token: bool = False, **options: dict[str, Any]) -> dict[str
     return {**(CONNECTION_ARGS if token else PUBLIC_ARGS), **options}
 
 
+def run_module(module: Any, work: Any) -> None:
+    """The body every token-holding Vault module shares: hvac present, a client for the module's connection
+    options (doc fragments jinbao.dc.vault and .token), `work(client)`'s result as the module's; a VaultError
+    fails the module with its one line and the field to look at."""
+    if not HAS_HVAC:
+        from ansible.module_utils.basic import missing_required_lib
+
+        module.fail_json(msg=missing_required_lib("hvac"), exception=str(HVAC_IMPORT_ERROR))
+    p = module.params
+    try:
+        result = work(connect(p["name"], p["url"], p["token"], p["ca_file"], p["timeout"]))
+    except VaultError as exc:
+        module.fail_json(msg=str(exc), field=exc.field)
+    module.exit_json(**result)
+
+
 def twin(client: Any, timeout: float = 30.0) -> Any:
     """A second client with the same address, trust and token, on its own HTTP session: one per thread."""
     return hvac.Client(url=client.url, token=client.token, verify=client.session.verify, timeout=timeout)
