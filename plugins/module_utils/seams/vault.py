@@ -46,7 +46,7 @@ CONNECTION_ARGS: dict[str, dict[str, Any]] = {
 }
 
 
-# The connection options of a module that reads only public PKI endpoints or logs in by AppRole (no token).
+# The connection options of a module that reads only public PKI endpoints, or holds the run's session (no token).
 # They are what a play sets once for every module of the action group (module_defaults: group/jinbao.dc.vault).
 PUBLIC_ARGS: dict[str, dict[str, Any]] = {k: v for k, v in CONNECTION_ARGS.items() if k != "token"}
 
