@@ -18,19 +18,7 @@ import time
 from pathlib import Path
 
 from lab.common import ROOT, LabError
-from lab.security import SECURITY_ADMIN, _playbook
-
-URL = "https://127.0.0.1:18200"
-
-
-def _client():
-    import hvac
-
-    folder = ROOT / ".pki" / "operators" / SECURITY_ADMIN
-    client = hvac.Client(url=URL, verify=str(ROOT / ".lab" / "pki" / "ca.crt"), timeout=10)
-    client.auth.cert.login(name="operators", cert_pem=str(folder / f"{SECURITY_ADMIN}.crt"),
-                           key_pem=str(folder / f"{SECURITY_ADMIN}.key"))
-    return client
+from lab.security import SECURITY_ADMIN, _playbook, login
 
 
 def pending(client) -> dict[str, dict]:
@@ -65,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     client = None
     while time.monotonic() < end:
         try:
-            client = client or _client()
+            client = client or login(SECURITY_ADMIN, timeout=10)
             for accessor, record in pending(client).items():
                 if accessor in tried:
                     continue

@@ -26,6 +26,19 @@ from lab.common import ROOT, Lab, LabError
 
 SECURITY_ADMIN = "lab-secadmin"
 OPERATORS = (("lab-sysadmin", "system-admin"), ("lab-auditor", "audit-admin"))
+VAULT_URL = "https://127.0.0.1:18200"  # vault-01 (inventory/lab), which forwards to the raft leader
+
+
+def login(operator: str, timeout: float = 30.0):
+    """An hvac client logged in to the lab's Vault with `operator`'s certificate (auth/cert, role operators), as
+    the gate logs in: for the lab's second person, the benches and the tests."""
+    import hvac
+
+    folder = ROOT / ".pki" / "operators" / operator
+    client = hvac.Client(url=VAULT_URL, verify=str(ROOT / ".lab" / "pki" / "ca.crt"), timeout=timeout)
+    client.auth.cert.login(name="operators", cert_pem=str(folder / f"{operator}.crt"),
+                           key_pem=str(folder / f"{operator}.key"))
+    return client
 
 
 def _room_of(data: dict) -> dict[str, str]:

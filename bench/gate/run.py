@@ -44,20 +44,13 @@ from bench.harness import (
     update_benchmarks,
 )
 from lab import common, security
+from lab.security import login
 
 GOAL = 1.2
-URL = "https://127.0.0.1:18200"
+URL = security.VAULT_URL
 CA = str(LAB / "pki" / "ca.crt")
 OPERATORS = ROOT / ".pki" / "operators"
 STATE = ROOT / ".cache" / "bench" / "gate"
-
-
-def login(operator: str) -> hvac.Client:
-    client = hvac.Client(url=URL, verify=CA, timeout=30)
-    folder = OPERATORS / operator
-    client.auth.cert.login(name="operators", cert_pem=str(folder / f"{operator}.crt"),
-                           key_pem=str(folder / f"{operator}.key"))
-    return client
 
 
 def facility_paths() -> list[str]:

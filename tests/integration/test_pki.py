@@ -15,7 +15,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from vcsim_fixtures import LAB_STATE, ROOT, labctl, run_playbook
+from vcsim_fixtures import LAB_STATE, labctl, run_playbook
+
+from lab.security import login
 
 URL = "https://127.0.0.1:18200"
 DOMAIN = "operators.city.jinbao.example"
@@ -35,15 +37,6 @@ def vault():
     token = json.loads(INIT.read_text())["root_token"]
     yield hvac.Client(url=URL, token=token, verify=str(LAB_STATE / "pki" / "ca.crt"))
     labctl("up", "--only", "openbao")  # unsealed, bootstrapped and its operators made again, whatever a test did
-
-
-def login(operator: str) -> hvac.Client:
-    """A client logged in with `operator`'s certificate (auth/cert), as the gate logs in."""
-    folder = ROOT / ".pki" / "operators" / operator
-    client = hvac.Client(url=URL, verify=str(LAB_STATE / "pki" / "ca.crt"))
-    client.auth.cert.login(name="operators", cert_pem=str(folder / f"{operator}.crt"),
-                           key_pem=str(folder / f"{operator}.key"))
-    return client
 
 
 def bootstrap(*args: str):

@@ -14,9 +14,10 @@ import time
 import uuid
 from pathlib import Path
 
-import hvac
 import pytest
-from vcsim_fixtures import LAB_STATE, ROOT, VENV_BIN, labctl
+from vcsim_fixtures import ROOT, VENV_BIN, labctl
+
+from lab.security import login
 
 pytestmark = pytest.mark.usefixtures("lab_operator")
 
@@ -49,14 +50,6 @@ def clean(returncode: int, output: str) -> None:
     assert "Traceback" not in output and "Unexpected Exception" not in output, output[-4000:]
     if returncode != 0:  # a clean failure names Vault, the node and what it saw
         assert "vault-0" in output or "Vault" in output, output[-4000:]
-
-
-def login(operator: str) -> hvac.Client:
-    folder = ROOT / ".pki" / "operators" / operator
-    client = hvac.Client(url="https://127.0.0.1:18200", verify=str(LAB_STATE / "pki" / "ca.crt"))
-    client.auth.cert.login(name="operators", cert_pem=str(folder / f"{operator}.crt"),
-                           key_pem=str(folder / f"{operator}.key"))
-    return client
 
 
 def issued_by_vault(prefix: str) -> set[str]:
