@@ -117,8 +117,11 @@ class ActionModule(ActionBase):
     def _no_alarm(self, args: dict[str, Any], task_vars: dict[str, Any], operator: str,
                   result: dict[str, Any]) -> list[str]:
         """No change starts in a room where a critical alert fires (UPS on battery, smoke, water, temperature...):
-        the rooms of the hosts this run targets (after --limit) are asked of Alertmanager."""
+        the rooms of the hosts this run targets (after --limit) are asked of Alertmanager. Only for the system
+        administrator's playbooks, the ones that change the facility."""
         url = args.get("alertmanager_url")
+        if not any(duties.required_duty(p) == duties.SYSTEM for p in run_playbooks()):
+            return []  # people, the PKI, approvals and the evidence go on in an incident: they change no room
         hostvars = task_vars.get("hostvars") or {}
         rooms = sorted({str(hostvars[h].get("room")) for h in task_vars.get("ansible_play_hosts_all") or ()
                         if h in hostvars and hostvars[h].get("room")})
