@@ -2,6 +2,12 @@
 restore-test interval, a `restic check` and a restore test (restore one file, compare its SHA-256), writing
 one job record per run (monitors/backup/JOB-RECORDS.md) to records/<job>.jsonl.
 
+A job may have a pre-backup hook (`pre`: a command, run in `pre_cwd`): it makes the data to back up (the Vault
+raft snapshot agent, monitors/backup/raft_snapshot.py, writes the job's raft.snap). When the hook fails, restic is
+not run (a stale file is never backed up as new): the backup record is failed, with the hook's last line. A job
+with `restore_verify` (a command) checks its restored file with that command (the file's path appended) instead
+of comparing SHA-256s.
+
     python -m lab.restic.scheduler CONFIG.json     # CONFIG is written by lab/restic/service.py
 
 The functions run_backup/run_verify are also called by `labctl act backup-01 run-backups|run-verify`;
@@ -27,6 +33,7 @@ from pathlib import Path
 RESTIC = "/usr/bin/restic"
 BACKUP_TIMEOUT = 600.0
 CHECK_TIMEOUT = 600.0
+HOOK_TIMEOUT = 300.0
 
 
 def _now() -> str:
@@ -52,6 +59,20 @@ def _last_line(text: str) -> str:
     return lines[-1][:300] if lines else ""
 
 
+def _hook(job: dict, argv: list[str]) -> tuple[int, str]:
+    """Run a job's hook command; (exit code, its last line: stdout on success, stderr on failure)."""
+    try:
+        proc = subprocess.run(argv, cwd=job.get("pre_cwd") or None, capture_output=True, text=True, errors="replace",
+                              timeout=float(job.get("hook_timeout_seconds") or HOOK_TIMEOUT), stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as exc:
+        return -1, f"{argv[0]}: timed out after {exc.timeout:g}s"
+    except OSError as exc:
+        return -1, f"{argv[0]}: cannot run it ({exc.strerror})"
+    if proc.returncode == 0:
+        return 0, _last_line(proc.stdout)
+    return proc.returncode, _last_line(proc.stderr) or _last_line(proc.stdout) or f"exit code {proc.returncode}"
+
+
 @contextlib.contextmanager
 def job_lock(config: dict, job: dict):
     path = Path(config["lock_dir"]) / f"{job['name']}.lock"
@@ -75,7 +96,14 @@ def run_backup(config: dict, job: dict) -> str:
     with job_lock(config, job):
         source = Path(job["source"])
         started = _now()
-        if source.is_dir():  # the business data changes between runs
+        hooked = ""
+        if job.get("pre"):  # the hook makes the data (a Vault raft snapshot); without it, no backup
+            code, hooked = _hook(job, job["pre"])
+            if code != 0:
+                write_record(job, {"kind": "backup", "started_at": started, "finished_at": _now(), "status": "failed",
+                                   "message": f"pre-backup hook failed, restic not run: {hooked}", "exit_code": code})
+                return "failed"
+        elif source.is_dir():  # the business data changes between runs
             with open(source / "journal.log", "a") as fh:
                 fh.write(f"{started} entries appended\n")
         # A wrapper's first step: remove locks left by a restic that died (restic unlock removes only stale ones).
@@ -92,6 +120,8 @@ def run_backup(config: dict, job: dict) -> str:
         status = {0: "success", 3: "partial"}.get(code, "failed")
         message = (f"snapshot {summary.get('snapshot_id', '?')}" if code == 0 else
                    f"exit code {code}: {_last_line(err) or 'no error output'}")
+        if hooked and code == 0:
+            message += f" of {hooked}"
         record = {"kind": "backup", "started_at": started, "finished_at": _now(), "status": status,
                   "message": message, "exit_code": code}
         if status != "failed":
@@ -127,6 +157,11 @@ def run_verify(config: dict, job: dict) -> str:
                 restore, message = "failed", f"restic restore exit code {code}: {_last_line(err)}"
             elif not restored.is_file():
                 restore, message = "failed", f"{wanted} is not in the latest snapshot"
+            elif job.get("restore_verify"):  # the file checks itself (a raft snapshot: every SHA256SUMS entry)
+                code, line = _hook(job, [*job["restore_verify"], str(restored)])
+                restore = "success" if code == 0 else "failed"
+                line = line.replace(f"{restored}: ", "")
+                message = f"{wanted}: restored; {line}" if code == 0 else f"{wanted}: restored, not valid: {line}"
             elif _sha256(restored) != job["restore_test_sha256"]:
                 restore, message = "failed", f"{wanted}: restored SHA-256 differs from the original"
             else:

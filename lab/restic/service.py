@@ -7,6 +7,12 @@ backs each job up on its schedule_seconds and verifies it (restic check + restor
 restore_test_interval_seconds. A job with `lab_seed_corrupt: true` gets a repository whose data packs are
 overwritten with random bytes after its first backup: a deliberately broken repository, which `heal` leaves broken.
 
+A job with `pre: raft-snapshot` backs up the lab's Vault: before each `restic backup` the scheduler runs the raft
+snapshot agent (monitors/backup/raft_snapshot.py) with the service certificate .pki/services/vault-snapshot (from
+playbooks/service_certs.yml, which lab-up runs) against every node of group vault_cluster, into
+sources/<job>/raft.snap; its restore test restores raft.snap and verifies it. With Vault down, that job records a
+failed backup naming the cause, and the other jobs go on.
+
 Faults (`labctl act backup-01 ...`) are real: fail-backup moves the job's source away (restic exits 1),
 break-repo garbles the job's data packs (restic check fails, restore tests fail); heal undoes both.
 """
@@ -29,6 +35,9 @@ from lab.restic import scheduler
 HERE = Path(__file__).resolve().parent
 RESTIC = "/usr/bin/restic"
 RESTORE_TEST_FILE = "table-01.csv"
+RAFT_SNAPSHOT_FILE = "raft.snap"
+SNAPSHOT_SERVICE = "vault-snapshot"  # jinbao_services entry and auth/cert role of the raft snapshot agent
+PRE_HOOKS = ("raft-snapshot",)
 
 
 class Service(common.Service):
@@ -52,13 +61,17 @@ class Service(common.Service):
             for key in ("name", "system", "zone", "schedule_seconds", "restore_test_interval_seconds", "source"):
                 if not isinstance(job, dict) or key not in job:
                     raise common.LabError(f"{name}: backup_jobs[{i}].{key}: missing; add it in host_vars/{name}.yml")
+            if job.get("pre") is not None and job["pre"] not in PRE_HOOKS:
+                raise common.LabError(f"{name}: backup_jobs[{i}].pre: {job['pre']!r} is not a pre-backup hook the lab "
+                                      f"knows; use one of {', '.join(PRE_HOOKS)} or leave it out")
         self.jobs = jobs
         self.config_file = self.data_dir / "scheduler.json"
         self.faults_file = self.data_dir / "faults.json"
+        self._vault_urls: list[str] | None = None
 
     # --- layout -------------------------------------------------------------------------------------------
     def job_config(self, job: dict) -> dict:
-        return {
+        config = {
             "name": job["name"],
             "source": str(self.data_dir / "sources" / job["source"]),
             "repository": str(self.data_dir / "repos" / job["name"]),
@@ -68,6 +81,33 @@ class Service(common.Service):
             "restore_test_interval_seconds": float(job["restore_test_interval_seconds"]),
             "restore_test_file": RESTORE_TEST_FILE,
         }
+        if job.get("pre") == "raft-snapshot":
+            agent = [sys.executable, "-m", "monitors.backup.raft_snapshot"]
+            certs = common.ROOT / ".pki" / "services" / SNAPSHOT_SERVICE
+            config.update(
+                pre=[*agent, *(arg for url in self.vault_urls() for arg in ("--vault", url)),
+                     "--ca-file", str(self.lab.ca_cert), "--cert", str(certs / f"{SNAPSHOT_SERVICE}.crt"),
+                     "--key", str(certs / f"{SNAPSHOT_SERVICE}.key"), "--role", SNAPSHOT_SERVICE,
+                     "--dest", str(Path(config["source"]) / RAFT_SNAPSHOT_FILE)],
+                pre_cwd=str(common.ROOT), restore_test_file=RAFT_SNAPSHOT_FILE, restore_verify=[*agent, "verify"])
+        return config
+
+    def vault_urls(self) -> list[str]:
+        """The API address of every node of group vault_cluster (inventory/lab: vault_hostname, vault_port)."""
+        if self._vault_urls is None:
+            data = common.load_inventory(common.ROOT / "inventory" / "lab")
+            hostvars = data.get("_meta", {}).get("hostvars", {})
+            nodes = sorted((data.get("vault_cluster") or {}).get("hosts") or ())
+            if not nodes:
+                raise common.LabError(f"{self.name}: a backup job has pre: raft-snapshot, but inventory/lab has no "
+                                      "host in group vault_cluster to take the snapshot from")
+            urls = []
+            for node in nodes:
+                address = str(hostvars[node].get("vault_hostname", "127.0.0.1"))
+                common.require_loopback(f"{self.name}: {node}.vault_hostname", address)
+                urls.append(f"https://{address}:{int(hostvars[node]['vault_port'])}")
+            self._vault_urls = urls
+        return self._vault_urls
 
     def scheduler_config(self) -> dict:
         return {"jobs": [self.job_config(j) for j in self.jobs], "lock_dir": str(self.data_dir / "locks"),
@@ -91,8 +131,11 @@ class Service(common.Service):
         config = self.scheduler_config()
         for job, jc in zip(self.jobs, config["jobs"], strict=True):
             self.lab.secret(f"restic-{job['name']}")  # generated once, never printed
-            self._sample_data(job, Path(jc["source"]))
-            jc["restore_test_sha256"] = scheduler._sha256(Path(jc["source"]) / RESTORE_TEST_FILE)
+            if jc.get("pre"):  # the hook writes the data (raft.snap) before each backup
+                Path(jc["source"]).mkdir(mode=0o700, exist_ok=True)
+            else:
+                self._sample_data(job, Path(jc["source"]))
+                jc["restore_test_sha256"] = scheduler._sha256(Path(jc["source"]) / RESTORE_TEST_FILE)
             if not (Path(jc["repository"]) / "config").exists():
                 shutil.rmtree(jc["repository"], ignore_errors=True)
                 proc = subprocess.run([RESTIC, "init"], env=scheduler._env(jc, config["cache_dir"]),
