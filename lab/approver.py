@@ -1,11 +1,12 @@
-"""The lab's second person: lab-secadmin, approving the two-person changes the lab's system administrator asks for.
+"""The lab's second person: lab-secadmin approving the two-person changes the lab's system administrator asks for,
+and lab-auditor those the lab's security administrator asks for (CA operations, offboarding: change tokens).
 
-A TEST DOUBLE OF A HUMAN. On a site, a security administrator reads the change (its digest against the ticket)
-and runs playbooks/approve.yml. In the lab there is nobody to do that while `make demo` or a test runs site.yml or
-network.yml, so this loop plays the part: it lists the pending requests in Vault (jinbao/approvals/pending/, as
-lab-secadmin, by certificate), and approves each one through playbooks/approve.yml with the digest the request
-is bound to: a real, gated, audited run, which Vault checks like any other approval (a second entity, of the
-approver group; the requester could not do it).
+A TEST DOUBLE OF A HUMAN. On a site, an operator of the approver duty reads the change (its digest against the
+ticket) and runs playbooks/approve.yml. In the lab there is nobody to do that while `make demo` or a test runs
+site.yml, network.yml, pki.yml or operator_offboard.yml, so this loop plays the part: it lists the pending
+requests in Vault (jinbao/approvals/pending/, as lab-secadmin, by certificate), and approves each one through
+playbooks/approve.yml with the digest the request is bound to: a real, gated, audited run, which Vault checks like
+any other approval (a second entity, of the approver group; the requester could not do it).
 
     python -m lab.approver [--seconds 1800] [--poll 2]
 """
@@ -18,7 +19,7 @@ import time
 from pathlib import Path
 
 from lab.common import ROOT, LabError
-from lab.security import SECURITY_ADMIN, _playbook, login
+from lab.security import AUDITOR, SECURITY_ADMIN, _playbook, login
 
 
 def pending(client) -> dict[str, dict]:
@@ -59,10 +60,12 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 tried.add(accessor)
                 binding = record.get("binding") or {}
+                # a change token is the security administrator's request: the audit administrator approves it
+                approver = AUDITOR if str(binding.get("path", "")).startswith("auth/token/create/") else SECURITY_ADMIN
                 try:
                     line = _playbook(Path(args.inventory), "approve.yml", "-e", f"accessor={accessor}",
-                                     "-e", f"digest={binding.get('digest')}", operator=SECURITY_ADMIN)
-                    print(f"lab.approver: approved {accessor} ({binding.get('playbook')}, limit "
+                                     "-e", f"digest={binding.get('digest')}", operator=approver)
+                    print(f"lab.approver: {approver} approved {accessor} ({binding.get('playbook')}, limit "
                           f"{binding.get('limit')}, by {binding.get('requester')}): {line}", flush=True)
                 except LabError as exc:  # expired, or refused: say so and go on
                     print(f"lab.approver: {accessor} not approved: {str(exc).splitlines()[-3:]}", flush=True)

@@ -29,7 +29,8 @@ from lab.common import ROOT, Lab, LabError
 
 SECURITY_ADMIN = "lab-secadmin"
 SYSTEM_ADMIN = "lab-sysadmin"  # the demo's operator; also runs the system administrator's step of lab-up
-OPERATORS = ((SYSTEM_ADMIN, "system-admin"), ("lab-auditor", "audit-admin"))
+AUDITOR = "lab-auditor"  # also the second person of the security administrator's two-person changes
+OPERATORS = ((SYSTEM_ADMIN, "system-admin"), (AUDITOR, "audit-admin"))
 VAULT_URL = "https://127.0.0.1:18200"  # vault-01 (inventory/lab), which forwards to the raft leader
 
 
@@ -75,6 +76,10 @@ def lab_credentials(lab: Lab, data: dict) -> dict[str, dict[str, str]]:
     for host in _members(data, "vcenters"):
         creds[path(host, "vcenter")] = {"username": str(hostvars[host].get("vcenter_username", "jinbao-lab")),
                                         "password": lab.secret("vcenter.password")}
+    # the account that decommissions (two-person control); the lab's simulator has one account, so the same one
+    creds["facility/main/vcenter/decommission"] = {
+        "username": str(next((hostvars[h].get("vcenter_username") for h in _members(data, "vcenters")), "jinbao-lab")),
+        "password": lab.secret("vcenter.password")}
     for host in _members(data, "network"):
         password = lab.secret("netdev.password")
         creds[path(host, "netdev")] = {"username": str(hostvars[host].get("netdev_username", "jinbao-lab")),

@@ -20,6 +20,7 @@ from ansible_collections.jinbao.dc.plugins.module_utils.pki.approval import (
     ChangeBinding,
     redeem,
     request,
+    token_request_path,
 )
 from ansible_collections.jinbao.dc.plugins.module_utils.seams.vault import VaultError, read_or_none, session_client
 
@@ -34,13 +35,22 @@ def run_limit() -> str:
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
-    _VALID_ARGS = frozenset(("path", "change", "what", "timeout", "poll", "mount"))
+    _VALID_ARGS = frozenset(("path", "token_role", "change", "what", "timeout", "poll", "mount"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         args = self._task.args
         mount = str(args.get("mount") or "jinbao")
-        path = f"{mount}/data/{str(args.get('path') or '').strip('/')}"
+        if bool(args.get("path")) == bool(args.get("token_role")):
+            result.update(failed=True, msg="two-person control: give path (a credential) or token_role (a change "
+                                           "token), one of them. Nothing was changed.")
+            return result
+        try:
+            path = (token_request_path(str(args["token_role"])) if args.get("token_role")
+                    else f"{mount}/data/{str(args.get('path') or '').strip('/')}")
+        except ValueError as exc:
+            result.update(failed=True, msg=f"two-person control: {exc}. Nothing was changed.")
+            return result
         what = str(args.get("what") or path)
         held = session.get()
         if not held:
@@ -59,11 +69,13 @@ class ActionModule(ActionBase):
         except ApprovalError as exc:
             result.update(failed=True, msg=f"two-person control: {exc}. Nothing was changed.")
             return result
+        approver = ("an audit administrator" if args.get("token_role") and held.get("duty") == "security-admin"
+                    else "a security administrator")
         display.display(
-            f"two-person control: {what} waits for a second operator (a security administrator) to approve\n"
+            f"two-person control: {what} waits for a second operator ({approver}) to approve\n"
             f"  change   {binding.digest}\n  playbook {binding.playbook}, limit {binding.limit}, requested by "
             f"{binding.requester}\n  accessor {pending.accessor} (valid {pending.ttl} s)\n"
-            f"  approve: JINBAO_OPERATOR=<security administrator> ansible-playbook playbooks/approve.yml "
+            f"  approve: JINBAO_OPERATOR=<{approver.split(' ', 1)[1]}> ansible-playbook playbooks/approve.yml "
             f"-e accessor={pending.accessor} -e digest={binding.digest}")
         deadline = time.monotonic() + float(args.get("timeout") or 900)
         poll = float(args.get("poll") or 2)
@@ -98,5 +110,6 @@ class ActionModule(ActionBase):
         approvals = (((done.get("data") or {}).get("data") or {}).get("approvals") or [{}])
         result.update(changed=False, approved=True, path=path, digest=binding.digest, accessor=pending.accessor,
                       approver=approvals[-1].get("name"),
-                      msg=f"{what}: change {binding.digest} approved; the credential is released for this run")
+                      msg=f"{what}: change {binding.digest} approved; the "
+                          f"{'change token is' if args.get('token_role') else 'credential is'} released for this run")
         return result

@@ -53,6 +53,14 @@ options:
     description: PKI mount to C(request) and C(response) lists of fields audited in clear.
     type: dict
     default: {}
+  token_roles:
+    description:
+      - The roles of the change tokens of two-person control, each with C(name), C(policies) and C(ttl) (seconds).
+        Each makes a non-renewable child of the requester's token with only those policies. Whose create needs a second
+        operator's approval is decided by the control group on C(auth/token/create/<name>) in the duties' policies.
+    type: list
+    elements: dict
+    default: []
 author: jinbao-dc maintainers (@jinbao-dc)
 """
 
@@ -99,12 +107,14 @@ def main() -> None:
             kv_mounts={"type": "list", "elements": "dict", "default": []},
             cert_auth={"type": "dict", "default": {}},
             groups={"type": "dict", "default": {}},
+            token_roles={"type": "list", "elements": "dict", "default": [], "no_log": False},  # names, not tokens
         ),
         supports_check_mode=True,
     )
     p = module.params
     run_module(module, lambda client: AccessConverger(p["name"], client, check_mode=module.check_mode).run(
-        p["policies"], p["audit_devices"], p["audited_fields"], p["kv_mounts"], p["cert_auth"], p["groups"]))
+        p["policies"], p["audit_devices"], p["audited_fields"], p["kv_mounts"], p["cert_auth"], p["groups"],
+        p["token_roles"]))
 
 
 if __name__ == "__main__":

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
-from vcsim_fixtures import LAB_STATE, ROOT, VENV_BIN, labctl, run_playbook
+from vcsim_fixtures import LAB_STATE, approver, labctl, run_playbook
 
 
 @pytest.fixture(scope="session")
@@ -48,15 +47,8 @@ def service_certs() -> None:
 
 @pytest.fixture(scope="module")
 def second_person(lab_operator: str):
-    """The lab's second person (lab/approver.py: lab-secadmin approving each two-person request through
-    playbooks/approve.yml, a stand-in for a human), for the module's runs that change the core pair."""
-    log = LAB_STATE / "log" / "approver.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("a") as out:
-        proc = subprocess.Popen([str(VENV_BIN / "python"), "-m", "lab.approver", "--seconds", "3600"], cwd=ROOT,
-                                stdout=out, stderr=subprocess.STDOUT)
-    try:
+    """The lab's second person (lab/approver.py, a stand-in for a human: lab-secadmin approving the system
+    administrator's two-person requests, lab-auditor the security administrator's, through playbooks/approve.yml),
+    for the module's runs that change the core pair, the PKI or offboard someone."""
+    with approver() as log:
         yield log
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)

@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from vcsim_fixtures import private_vcenter, run_playbook, share_lab_password
+from vcsim_fixtures import approver, private_vcenter, run_playbook, share_lab_password
 
 from ansible_collections.jinbao.dc.plugins.module_utils.seams import vsphere
 from lab.vcsim import service
@@ -211,9 +211,17 @@ def test_decommission_takes_the_emptied_rooms_out_of_service_and_the_register_sa
     run = play(sim, reports, "decommission.yml", "--check", "--diff")
     assert run.returncode == 0, run.output[-3000:]
     assert "esx-north-01 (branch-north): disconnect" in run.output
+    assert "waits for a second operator" not in run.output  # a check asks nobody: it changes nothing
     assert inventory_state(sim)[0]["esx-north-01"] == ("connected", False)
-    run = play(sim, reports, "decommission.yml")
+    # two-person control: without a security administrator's approval, the run stops and changes nothing
+    alone = play(sim, reports, "decommission.yml", "-e", "decommission_two_person_timeout=5")
+    assert alone.returncode != 0 and "no approval of change" in alone.output, alone.output[-3000:]
+    assert "decommissioning branch-east, branch-north, branch-south" in alone.output
+    assert inventory_state(sim)[0]["esx-north-01"] == ("connected", False)
+    with approver():
+        run = play(sim, reports, "decommission.yml")
     assert run.returncode == 0, run.output[-3000:]
+    assert "waits for a second operator (a security administrator)" in run.output
     hosts, datastores = inventory_state(sim)
     branch = [h for h in hosts if not h.startswith(("esx-prod", "esx-exch", "esx-dec"))]
     assert branch and all(hosts[h] == ("disconnected", True) for h in branch), hosts
@@ -222,8 +230,9 @@ def test_decommission_takes_the_emptied_rooms_out_of_service_and_the_register_sa
     record = json.loads((reports / "decommission.json").read_text())
     assert record["rooms"] == ["branch-east", "branch-north", "branch-south"]
     assert record["hosts"] == sorted(branch) and record["servers"] == ["db-north-01", "db-south-01"]
-    again = play(sim, reports, "decommission.yml")
+    again = play(sim, reports, "decommission.yml")  # nothing left to do: nobody is asked
     assert again.returncode == 0 and again.recap(NAME)["changed"] == 0, again.output[-3000:]
+    assert "waits for a second operator" not in again.output
     run = play(sim, reports, "report.yml")
     assert run.returncode == 0, run.output[-3000:]
     register = json.loads((reports / "assets.json").read_text())

@@ -15,7 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from vcsim_fixtures import LAB_STATE, labctl, run_playbook
+from vcsim_fixtures import LAB_STATE, approver, labctl, run_playbook
 
 from lab.security import login
 
@@ -118,6 +118,27 @@ def test_each_duty_can_do_its_own_part_only_and_issuance_is_audited_in_clear(vau
                                (aud, "/v1/pki-city/sign/operator", {"csr": csr(cn)})):
         with pytest.raises(hvac.exceptions.Forbidden):
             client.adapter.post(path, json=body)
+    # the security administrator's own token changes no CA, policy or trust, gives no entity or group a policy and
+    # offboards nobody: that needs a change token, made only when an audit administrator approves (two-person)
+    sysadmin_entity = sys_.auth.token.lookup_self()["data"]["entity_id"]
+    rule = 'path "*" { capabilities = ["read"] }'
+    for path, body in (("/v1/sys/policies/acl/jinbao-security-admin", {"policy": rule}),
+                       ("/v1/pki-city/roles/operator", {"ttl": "8760h"}),
+                       ("/v1/pki-root/root/sign-intermediate", {"csr": csr("rogue CA")}),
+                       ("/v1/pki-city/revoke", {"serial_number": serial}),
+                       ("/v1/auth/cert/certs/operators", {"allowed_common_names": ["*"]}),
+                       ("/v1/identity/entity", {"name": SECADMIN, "policies": ["jinbao-system-admin"]}),
+                       ("/v1/identity/group/name/jinbao-duty-security-admin", {"policies": ["jinbao-system-admin"]}),
+                       (f"/v1/identity/entity/id/{sysadmin_entity}", {"disabled": True}),
+                       ("/v1/auth/token/create/jinbao-change-ca", None)):
+        if path.endswith("jinbao-change-ca"):  # Vault answers only a wrap, which the approver must authorize
+            wrap = sec.adapter.post(path, json={})["wrap_info"]
+            assert wrap["creation_path"] == "auth/token/create/jinbao-change-ca"
+            sec.adapter.post("/v1/auth/token/revoke-self", headers={"X-Vault-Token": wrap["token"]})
+            continue
+        with pytest.raises(hvac.exceptions.Forbidden):
+            sec.adapter.post(path, json=body)
+    assert not sys_.auth.token.lookup_self()["data"].get("disabled")
     # the audit administrator holds no facility credential
     with pytest.raises(hvac.exceptions.Forbidden):
         aud.secrets.kv.v2.read_secret_version("facility/main/vcenter/vc-central", mount_point="jinbao",
@@ -229,6 +250,30 @@ def test_operator_onboarding_keeps_the_key_home_is_idempotent_and_renews_when_du
     assert bad.returncode != 0 and "operator: Bad_ID is not an operator ID" in bad.output
 
 
+def test_ca_operations_wait_for_an_audit_administrators_approval_and_a_run_without_change_asks_nobody(vault, tmp_path):
+    change = tmp_path / "change.yml"  # a change of the PKI's access controls: the offboarding token's lifetime
+    change.write_text("vault:\n  vars:\n    vault_pki_two_person_timeout: 6\n    vault_pki_token_roles:\n"
+                      "      - {name: jinbao-change-ca, policies: [jinbao-change-ca], ttl: 900}\n"
+                      "      - {name: jinbao-change-offboard, policies: [jinbao-change-offboard], ttl: 600}\n")
+    role = "/v1/auth/token/roles/jinbao-change-offboard"
+    unapproved = run_playbook("pki.yml", inventory=change, operator=SECADMIN)
+    assert unapproved.returncode != 0 and "no approval of change" in unapproved.output, unapproved.output[-3000:]
+    assert "waits for a second operator (an audit administrator)" in unapproved.output
+    assert login(SECADMIN).adapter.get(role)["data"]["token_explicit_max_ttl"] == 900  # nothing was changed
+    with approver():
+        approved = run_playbook("pki.yml", "--diff", inventory=change, operator=SECADMIN)
+    assert approved.returncode == 0, approved.output[-3000:]
+    assert "token role jinbao-change-offboard: update (jinbao-change-offboard, 600 s)" in approved.output
+    assert login(SECADMIN).adapter.get(role)["data"]["token_explicit_max_ttl"] == 600
+    again = run_playbook("pki.yml", inventory=change, operator=SECADMIN)  # nothing to change: nobody is asked
+    assert again.returncode == 0 and again.recap("vault-01")["changed"] == 0, again.output[-3000:]
+    assert "waits for a second operator" not in again.output
+    back = tmp_path / "back.yml"  # and back to the declared state, approved again
+    back.write_text("vault:\n  vars:\n    vault_pki_two_person_timeout: 120\n")
+    with approver():
+        assert run_playbook("pki.yml", inventory=back, operator=SECADMIN).returncode == 0
+
+
 def test_offboarding_revokes_every_certificate_and_the_crl_proves_it(vault, tmp_path):
     args = ["-e", "operator=op-0200", "-e", f"jinbao_pki_dir={tmp_path / 'keys'}",
             "-e", f"jinbao_reports_dir={tmp_path / 'reports'}"]
@@ -238,7 +283,12 @@ def test_offboarding_revokes_every_certificate_and_the_crl_proves_it(vault, tmp_
     register = tmp_path / "reports" / "pki" / "operators.csv"
     serials = [row.split(",")[1] for row in register.read_text().splitlines()[1:]]
     assert len(serials) == 2
-    run = run_playbook("operator_offboard.yml", *args, operator=SECADMIN)
+    refused = run_playbook("operator_offboard.yml", *args, "-e", "pki_operator_two_person_timeout=5", operator=SECADMIN)
+    assert refused.returncode != 0 and "no approval of change" in refused.output, refused.output[-3000:]
+    assert "offboarding op-0200 (2 certificate(s) to revoke)" in refused.output
+    assert all(row.split(",")[4] == "" for row in register.read_text().splitlines()[1:])  # nothing revoked
+    with approver():  # an audit administrator approves the offboarding
+        run = run_playbook("operator_offboard.yml", *args, operator=SECADMIN)
     assert run.returncode == 0, run.output[-3000:]
     assert "op-0200: 2 certificate(s) revoked now and found in the CRL" in run.output
     crl = x509.load_pem_x509_crl(requests.get(f"{URL}/v1/pki-city/crl/pem", timeout=10,

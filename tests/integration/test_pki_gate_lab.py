@@ -125,13 +125,14 @@ def test_an_expired_certificate_cannot_start_a_changing_playbook(place):
     assert gate_records(place.tmp)[-1]["result"] == "refused"
 
 
-def test_a_revoked_certificate_cannot_start_a_run_nor_log_in_and_is_not_brought_back_quietly(place):
+def test_a_revoked_certificate_cannot_start_a_run_nor_log_in_and_is_not_brought_back_quietly(place, second_person):
     run = onboard(place, "-e", f"operator=op-gate-revoked-{RUN}", "-e", "duty=system-admin")
     assert run.returncode == 0, run.output[-3000:]
     valid = run_playbook("service_certs.yml", *place(), operator=f"op-gate-revoked-{RUN}")
     assert valid.returncode == 0, valid.output[-3000:]  # valid until revoked
     off = run_playbook("operator_offboard.yml", *place("-e", f"operator=op-gate-revoked-{RUN}"), operator=SECADMIN)
-    assert off.returncode == 0, off.output[-3000:]
+    assert off.returncode == 0, off.output[-3000:]  # approved by an audit administrator (the second person)
+    assert "waits for a second operator (an audit administrator)" in off.output
     refused(run_playbook("service_certs.yml", *place(), operator=f"op-gate-revoked-{RUN}"), "revoked", "was revoked at")
     folder = OPERATORS / f"op-gate-revoked-{RUN}"
     # Vault itself refuses it: the CRL is in auth/cert

@@ -4,7 +4,8 @@
 The people log in with userpass, an entity each:
 - zhang, system administrator (group jinbao-duty-system-admin): requests the controlled credential;
 - li, security administrator (group jinbao-duty-security-admin, the approver group): approves;
-- wang, audit administrator: holds the approver policy on the entity, but is no member of the approver group;
+- wang, audit administrator: holds the approver policy on the entity, but is no member of the approver group of the
+  credentials; an audit administrator is the approver of li's own high-risk changes (a change token);
 - zhao, misconfigured into both groups: shows what Vault itself does when the requester approves.
 """
 
@@ -34,6 +35,8 @@ CORE = "jinbao/data/facility/main/core-switch"  # ttl 10m
 SHORT = "jinbao/data/facility/main/dr-failover"  # ttl 3s: the expiry test
 PLAIN = "jinbao/data/facility/main/snmp"  # no control group
 PLAN = "core-switch pair csw-main-01/02: vlan 310 production, acl zone-production-in v7\n"
+CHANGE_ROLE = "jinbao-change-ca"  # li's change token: CA operations
+CA_PLAN = "pki-city: role operator: update ttl\n"
 
 
 @dataclass
@@ -119,6 +122,15 @@ def _build(lab: Bao) -> Bao:
         approval.requester_policy("jinbao"),
     ]))
     root.sys.create_or_update_acl_policy("jinbao-approver", approval.approver_policy("jinbao"))
+    # li's own high-risk changes (CA operations): a change token that only an audit administrator's approval makes
+    root.sys.create_or_update_acl_policy("jinbao-security-admin", "\n".join([
+        approval.control_group_policy(approval.token_request_path(CHANGE_ROLE), ["update"], [AUDIT], ttl="10m"),
+        approval.requester_policy("jinbao"),
+        'path "jinbao/data/ca/*" { capabilities = ["read"] }',
+    ]))
+    root.sys.create_or_update_acl_policy(CHANGE_ROLE, 'path "jinbao/data/ca/*" { capabilities = ["create", "update"] }')
+    root.write(f"auth/token/roles/{CHANGE_ROLE}", allowed_policies=[CHANGE_ROLE], token_policies=[CHANGE_ROLE],
+               orphan=False, renewable=False, token_explicit_max_ttl=900)
     entities: dict[str, str] = {}
     for user in ("zhang", "li", "wang", "zhao"):
         lab.passwords[user] = secrets.token_hex(12)
@@ -128,9 +140,9 @@ def _build(lab: Bao) -> Bao:
         root.write(f"auth/userpass/users/{user}", password=lab.passwords[user])
     root.write(f"identity/group/name/{SYSTEM}", policies=["jinbao-system-admin"],
                member_entity_ids=[entities["zhang"], entities["zhao"]])
-    root.write(f"identity/group/name/{SECURITY}", policies=["jinbao-approver"],
+    root.write(f"identity/group/name/{SECURITY}", policies=["jinbao-approver", "jinbao-security-admin"],
                member_entity_ids=[entities["li"], entities["zhao"]])
-    root.write(f"identity/group/name/{AUDIT}", member_entity_ids=[entities["wang"]])
+    root.write(f"identity/group/name/{AUDIT}", policies=["jinbao-approver"], member_entity_ids=[entities["wang"]])
     return lab
 
 
@@ -346,3 +358,37 @@ def test_change_binding_is_canonical() -> None:
     assert a.differences(_binding(plan="other")) == ["digest"]
     with pytest.raises(ValueError):
         ChangeBinding(playbook="x", limit="", digest="abc", requester="zhang", path=CORE)
+
+
+def test_a_change_token_is_made_only_for_an_approved_change_and_ends_with_the_requester(bao: Bao) -> None:
+    li, wang, zhang = bao.login("li"), bao.login("wang"), bao.login("zhang")
+    with pytest.raises(hvac.exceptions.Forbidden):  # li's own token cannot make the change
+        li.secrets.kv.v2.create_or_update_secret("ca/role", secret={"ttl": "72h"}, mount_point="jinbao")
+    path = approval.token_request_path(CHANGE_ROLE)
+    binding = _binding(path=path, plan=CA_PLAN, requester="li")
+    pending = approval.request(li, path, binding)
+    seen = approval.describe(wang, pending.accessor)
+    assert seen["path"] == path and seen["operation"] == "update" and seen["requesting_entity"]["name"] == "li"
+
+    with pytest.raises(ApprovalError) as exc:  # li approving their own change
+        approval.authorize(li, pending.accessor, binding)
+    assert exc.value.check == "self-approval"
+    with pytest.raises(ApprovalError) as exc:  # a system administrator is not the approver group of li's changes
+        approval.authorize(zhang, pending.accessor, binding)
+    assert exc.value.check in ("approver group", "control-group request"), str(exc.value)
+    assert approval.authorize(wang, pending.accessor, binding)["approved"] is True
+
+    change = approval.redeem(li, pending, binding)
+    token = change.pop("client_token")
+    assert set(change["policies"]) == {"default", CHANGE_ROLE} and 0 < change["ttl"] <= 900, change
+    changer = seam.twin(li)
+    changer.token = token
+    changer.secrets.kv.v2.create_or_update_secret("ca/role", secret={"ttl": "72h"}, mount_point="jinbao")
+    looked = changer.auth.token.lookup_self()["data"]
+    assert looked["renewable"] is False and looked["entity_id"] == seen["requesting_entity"]["id"]
+    with pytest.raises(ApprovalError) as exc:  # used once: the wrap was revoked
+        approval.redeem(li, pending, binding)
+    assert exc.value.check == "already used"
+    li.auth.token.revoke_self()  # the run ends: its change token ends with it
+    with pytest.raises(hvac.exceptions.Forbidden):
+        changer.secrets.kv.v2.create_or_update_secret("ca/role", secret={"ttl": "1h"}, mount_point="jinbao")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,14 +31,16 @@ class PlaybookRun:
 
 
 def run_playbook(playbook: str, *args: str, timeout: float = 1200, operator: str | None = None,
-                 env: dict[str, str] | None = None) -> PlaybookRun:
+                 env: dict[str, str] | None = None, inventory: Path | None = None) -> PlaybookRun:
     """ansible-playbook from the project root with the project's ansible.cfg; stdout and stderr together. The run
-    presents `operator`'s certificate (JINBAO_OPERATOR; unset: the inventory's default, lab-sysadmin)."""
+    presents `operator`'s certificate (JINBAO_OPERATOR; unset: the inventory's default, lab-sysadmin). `inventory`:
+    a second inventory source after the lab's (group variables of a test's own)."""
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1",
                PYTHONDONTWRITEBYTECODE="", **(env or {}))
     if operator:
         env["JINBAO_OPERATOR"] = operator
-    proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", str(INVENTORY), str(ROOT / "playbooks" / playbook),
+    sources = ["-i", str(INVENTORY), *(["-i", str(inventory)] if inventory else [])]
+    proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), *sources, str(ROOT / "playbooks" / playbook),
                            *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           timeout=timeout)
     return PlaybookRun(proc.returncode, proc.stdout)
@@ -66,3 +70,19 @@ def labctl(*args: str, timeout: float = 1200) -> None:
         import pytest
 
         pytest.fail(f"labctl {' '.join(args)} failed:\n{proc.stdout}", pytrace=False)
+
+
+@contextmanager
+def approver(seconds: float = 3600) -> Iterator[Path]:
+    """The lab's second person (lab/approver.py), approving every two-person request while the block runs; yields
+    its log (.lab/log/approver.log)."""
+    log = LAB_STATE / "log" / "approver.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a") as out:
+        proc = subprocess.Popen([str(VENV_BIN / "python"), "-m", "lab.approver", "--seconds", str(seconds)], cwd=ROOT,
+                                stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield log
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

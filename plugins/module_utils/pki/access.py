@@ -173,17 +173,43 @@ class AccessConverger:
                             f"({', '.join(sorted(policies))})", self.client.adapter.post,
                             f"/v1/identity/group/name/{group}", json=body)
 
+    def token_roles(self, roles: Sequence[dict[str, Any]]) -> None:
+        """The change tokens' roles (two-person control, plugins/module_utils/pki/approval.py): each role makes a
+        non-renewable child token of the requester's, with only the role's policy, for at most `ttl` seconds."""
+        for i, role in enumerate(roles or ()):
+            name = str(role.get("name") or "")
+            policies = sorted(role.get("policies") or [])
+            ttl = int(role.get("ttl") or 0)
+            if not name or not policies or ttl <= 0:
+                raise VaultError(self.name, f"token_roles[{i}]", "give name, policies (a list) and ttl (seconds > 0)")
+            want = {"allowed_policies": policies, "orphan": False, "renewable": False,
+                    "token_explicit_max_ttl": ttl, "token_type": "service"}
+            found = read_or_none(self.name, f"auth/token/roles/{name}", self.client.adapter.get,
+                                 f"/v1/auth/token/roles/{name}")
+            have = (found or {}).get("data") or {}
+            have = {"allowed_policies": sorted(have.get("allowed_policies") or []),
+                    "orphan": bool(have.get("orphan")), "renewable": bool(have.get("renewable")),
+                    "token_explicit_max_ttl": int(have.get("token_explicit_max_ttl") or 0),
+                    "token_type": str(have.get("token_type") or "")}
+            if not found or have != want:
+                self.change(f"token role {name}: {'create' if not found else 'update'} ({', '.join(policies)}, "
+                            f"{ttl} s)", self.client.adapter.post, f"/v1/auth/token/roles/{name}",
+                            json={**want, "token_policies": policies})
+
     def run(self, policies: dict[str, str] | None = None, audit_devices: Sequence[dict[str, Any]] = (),
             audited_fields: dict[str, dict[str, list[str]]] | None = None, kv_mounts: Sequence[dict] = (),
-            cert_auth: dict[str, Any] | None = None, groups: dict[str, Sequence[str]] | None = None) -> dict[str, Any]:
-        """Converge policies, audit devices, audited fields, KV mounts, certificate login and the duty groups, in
-        that order; {changed, changes[, diff]}. VaultError names what Vault refused or what differs."""
+            cert_auth: dict[str, Any] | None = None, groups: dict[str, Sequence[str]] | None = None,
+            token_roles: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+        """Converge policies, audit devices, audited fields, KV mounts, certificate login, the duty groups and the
+        change tokens' roles, in that order; {changed, changes[, diff]}. VaultError names what Vault refused or
+        what differs."""
         self.policies(policies or {})
         self.audit_devices(audit_devices)
         self.audited_fields(audited_fields or {})
         self.kv_mounts(kv_mounts)
         self.cert_auth(cert_auth or {})
         self.groups(groups or {})
+        self.token_roles(token_roles)
         result: dict[str, Any] = {"changed": bool(self.changes), "changes": self.changes}
         if self.changes:
             result["diff"] = {"before": "", "after": "".join(f"{c}\n" for c in self.changes),

@@ -13,6 +13,11 @@ The flow, as verified on OpenBao 2.7.2 (notes: /work/notes/control-groups.md):
    answers the credential. redeem() then revokes the wrapping token itself, because 2.7.2 lets an approved
    control-group wrap be unwrapped again until its TTL ends, and records `approvals/redeemed/<accessor>`.
 
+The same flow guards a high-risk change that is no credential (CA operations, offboarding an administrator): the
+controlled path is then a token role's create, `token_request_path("jinbao-change-ca")`; the deferred create,
+run at redeem, answers a short-lived change token (a child of the requester's, so it ends with the run) whose
+policy holds the capabilities no duty's own token has. Verified on 2.7.2: the approver sees the request's data.
+
 Vault is what enforces it: the requester's token alone never reads the credential, the approval counts only
 from a member of the approver group who is not the requester, and it lapses with the control group's TTL. The
 checks here (the binding, self-approval) come on top, so a refusal names the check in one line. No message
@@ -124,6 +129,18 @@ def approver_policy(kv_mount: str = "jinbao") -> str:
     ])
 
 
+def token_request_path(role: str) -> str:
+    """The API path whose create a control group guards for a change token of token role `role`: the token that
+    holds the capabilities of a high-risk change (CA operations, offboarding), which no duty's own token has."""
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", str(role or "")):
+        raise ValueError(f"token role {role!r}: give a token role name such as jinbao-change-ca")
+    return f"auth/token/create/{role}"
+
+
+def is_token_request(path: str) -> bool:
+    return _norm_path(path).startswith("auth/token/create/")
+
+
 # --- the change an approval is bound to ---------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -202,9 +219,12 @@ def request(client: Any, path: str, binding: ChangeBinding, kv_mount: str = "jin
         raise ApprovalError("binding", f"the binding is for {binding.path}, not the path read", path=path)
     entity_id, entity_name = _whoami(client, "request", path)
     try:
-        answer = call("approval", "read", client.adapter.get, f"/v1/{path}")
+        if is_token_request(path):  # a change token: the token role's create, deferred until approved
+            answer = call("approval", "token create", client.adapter.post, f"/v1/{path}", json={})
+        else:
+            answer = call("approval", "read", client.adapter.get, f"/v1/{path}")
     except VaultError as exc:
-        raise ApprovalError("request", f"Vault refused the read ({_reason(exc)})", path=path) from None
+        raise ApprovalError("request", f"Vault refused the request ({_reason(exc)})", path=path) from None
     wrap = (answer or {}).get("wrap_info") if isinstance(answer, dict) else None
     if not wrap:
         if isinstance(answer, dict) and answer.get("data") is None:
@@ -311,7 +331,9 @@ def authorize(approver_client: Any, accessor: str, expect: ChangeBinding, kv_mou
 def redeem(requester_client: Any, pending: Pending, binding: ChangeBinding) -> dict[str, Any]:
     """The credential, once approved: checks that `binding` (the change about to be applied) is the one approved,
     unwraps the original wrapping token, revokes it so it cannot be unwrapped again, and returns the secret's
-    data (KV v2: the inner `data`). ApprovalError names not-yet-approved, expired, already used."""
+    data (KV v2: the inner `data`), or for a change token (token_request_path) its client_token, accessor,
+    policies and ttl: a child of the requester's token, so it ends with the run. ApprovalError names
+    not-yet-approved, expired, already used."""
     accessor, path = pending.accessor, pending.path
     differ = pending.binding.differences(binding)
     if differ:
@@ -339,6 +361,11 @@ def redeem(requester_client: Any, pending: Pending, binding: ChangeBinding) -> d
              mount_point=pending.kv_mount)
     except VaultError:
         pass  # the wrap is revoked already; the record only explains a later "already used"
+    auth = (answer or {}).get("auth") or {}
+    if auth.get("client_token"):  # a change token (is_token_request): kept for the run, never shown
+        return {"client_token": auth["client_token"], "accessor": auth.get("accessor", ""),
+                "policies": list(auth.get("token_policies") or auth.get("policies") or []),
+                "ttl": int(auth.get("lease_duration") or 0)}
     data = (answer or {}).get("data") or {}
     if isinstance(data.get("data"), dict) and "metadata" in data:
         return dict(data["data"])

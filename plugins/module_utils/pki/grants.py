@@ -108,8 +108,7 @@ class DutyGranter:
         group = groups[duty]
         if entity_id not in (group.get("member_entity_ids") or []):
             self._post(f"duty {duty}: grant to {operator}", f"identity/group/name/{duties.group_name(duty)}",
-                       {"member_entity_ids": [*(group.get("member_entity_ids") or []), entity_id],
-                        "policies": group.get("policies") or [], "type": "internal"})
+                       {"member_entity_ids": [*(group.get("member_entity_ids") or []), entity_id]})
 
     def absent(self, operator: str, cn: str) -> None:
         accessor = self.accessor()
@@ -120,8 +119,7 @@ class DutyGranter:
             members = group.get("member_entity_ids") or []
             if entity["id"] in members:
                 self._post(f"duty {duty}: withdraw from {operator}", f"identity/group/name/{duties.group_name(duty)}",
-                           {"member_entity_ids": [m for m in members if m != entity["id"]],
-                            "policies": group.get("policies") or [], "type": "internal"})
+                           {"member_entity_ids": [m for m in members if m != entity["id"]]})
         if not entity.get("disabled"):
             self._post(f"entity {operator}: disable (no token of theirs works any more)",
                        f"identity/entity/id/{entity['id']}", {"disabled": True})
