@@ -80,6 +80,8 @@ def lab_credentials(lab: Lab, data: dict) -> dict[str, dict[str, str]]:
     creds["facility/main/vcenter/decommission"] = {
         "username": str(next((hostvars[h].get("vcenter_username") for h in _members(data, "vcenters")), "jinbao-lab")),
         "password": lab.secret("vcenter.password")}
+    # the marker the gate's alarm override reads, released only when a security administrator approves it
+    creds["facility/main/override/room-alarm"] = {"purpose": "two-person override of the gate's room-alarm refusal"}
     for host in _members(data, "network"):
         password = lab.secret("netdev.password")
         creds[path(host, "netdev")] = {"username": str(hostvars[host].get("netdev_username", "jinbao-lab")),

@@ -15,8 +15,10 @@ from typing import Any
 from ansible import context
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
 
 from ansible_collections.jinbao.dc.plugins.module_utils.pki import duties, session
+from ansible_collections.jinbao.dc.plugins.module_utils.pki.approval import ApprovalError, ChangeBinding, obtain
 from ansible_collections.jinbao.dc.plugins.module_utils.pki.certificates import (
     HAS_CRYPTOGRAPHY,
     PkiError,
@@ -38,6 +40,7 @@ from ansible_collections.jinbao.dc.plugins.module_utils.seams.vault import (
 )
 
 PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
+display = Display()
 
 
 class GateError(Exception):
@@ -90,13 +93,15 @@ class ActionModule(ActionBase):
     _requires_connection = False
     _VALID_ARGS = frozenset(("name", "url", "ca_file", "timeout", "mount", "operator", "cert", "key", "domain",
                              "record", "cert_auth_mount", "cert_auth_role", "alertmanager_url",
-                             "alertmanager_ca_file", "alertmanager_required"))
+                             "alertmanager_ca_file", "alertmanager_required", "alarm_override",
+                             "alarm_override_path", "alarm_override_timeout"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         args = self._task.args
         operator = str(args.get("operator") or "") or "(nobody)"
         playbooks = run_playbooks()
+        self._firing: dict[str, list[dict[str, str]]] = {}  # the target rooms in alarm (_no_alarm)
         record: dict[str, Any] = {"time": iso(datetime.now(UTC)), "os_user": getpass.getuser(), "operator": operator,
                                   "playbook": ",".join(playbooks), "check_mode": bool(self._task.check_mode)}
         run = session.audit_run()
@@ -109,8 +114,11 @@ class ActionModule(ActionBase):
                 _append(args["record"], {**record, "result": "refused", "reason": str(exc)})
             result.update(failed=True, msg=f"operator gate: {exc}. The playbook stops here; nothing was changed.")
             return result
-        _append(args["record"], {**record, "result": "granted", "cn": identity["cn"], "serial": identity["serial"],
-                                 "duty": identity["duty"], "rooms": identity.get("rooms", [])})
+        granted = {**record, "result": "granted", "cn": identity["cn"], "serial": identity["serial"],
+                   "duty": identity["duty"], "rooms": identity.get("rooms", [])}
+        if identity.get("alarm_override"):  # who approved a change in a room in alarm, and why (also in the chain)
+            granted["alarm_override"] = identity["alarm_override"]
+        _append(args["record"], granted)
         result.update(changed=False, identity=identity)
         return result
 
@@ -127,6 +135,7 @@ class ActionModule(ActionBase):
                         if h in hostvars and hostvars[h].get("room")})
         if not url or not rooms:
             return rooms
+        firing = self._firing = {}
         for room in rooms:
             try:
                 alarms = room_alarms(url, room, args.get("alertmanager_ca_file") or None)
@@ -137,8 +146,35 @@ class ActionModule(ActionBase):
                 result.setdefault("warnings", []).append(f"operator gate: room alarms not checked: {exc}")
                 return rooms
             if alarms:
-                raise GateError(operator, "alarms", alarm_refusal(alarms, room))
+                firing[room] = alarms
+        if firing and not str(args.get("alarm_override") or "").strip():
+            room, alarms = next(iter(firing.items()))
+            raise GateError(operator, "alarms", alarm_refusal(alarms, room) + " (-e alarm_override='<reason>' asks a "
+                                                "security administrator to approve the change in spite of it)")
         return rooms
+
+    def _override(self, args: dict[str, Any], client: Any, identity: dict[str, Any], playbooks: list[str],
+                  firing: dict[str, list[dict[str, str]]]) -> dict[str, Any]:
+        """A change in a room in alarm, approved by a second person (a security administrator) for these very rooms,
+        alerts and reason: Vault releases the override's controlled path only then. Returns what is recorded."""
+        reason = " ".join(str(args.get("alarm_override") or "").split())
+        alerts = sorted(f"{room}/{a['alertname']}" for room, alarms in firing.items() for a in alarms)
+        change = json.dumps({"rooms": sorted(firing), "alerts": alerts, "reason": reason}, sort_keys=True)
+        path = f"jinbao/data/{str(args.get('alarm_override_path') or 'facility/main/override/room-alarm').strip('/')}"
+        binding = ChangeBinding(playbook=",".join(playbooks), limit=str(context.CLIARGS.get("subset") or "all"),
+                                digest=ChangeBinding.digest_of(change), requester=identity["cn"], path=path)
+        try:
+            _data, done, pending = obtain(
+                client, path, binding, what=f"a change in spite of the alarm in {', '.join(sorted(firing))} "
+                f"({', '.join(alerts)}; reason: {reason})", approver="a security administrator",
+                timeout=float(args.get("alarm_override_timeout") or 900), say=display.display)
+        except ApprovalError as exc:
+            room, alarms = next(iter(firing.items()))
+            raise GateError(identity["operator"], "alarms", f"{alarm_refusal(alarms, room)}, and the override was not "
+                                                            f"approved ({exc})") from None
+        approvals = done.get("approvals") or [{}]
+        return {"rooms": sorted(firing), "alerts": alerts, "reason": reason, "digest": binding.digest,
+                "accessor": pending.accessor, "approver": approvals[-1].get("name")}
 
     def _admit(self, args: dict[str, Any], operator: str, playbooks: list[str], run: dict | None,
                task_vars: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
@@ -196,6 +232,16 @@ class ActionModule(ActionBase):
                 pass
             raise
         identity.update(duty=duty, accessor=token["accessor"], entity_id=token["entity_id"])
+        if self._firing:  # 5. A room in alarm, and the operator asked to go on: a second person approves it.
+            try:
+                identity["alarm_override"] = self._override(args, client, {**identity, "operator": operator},
+                                                             playbooks, self._firing)
+            except GateError:
+                try:
+                    client.auth.token.revoke_self()
+                except Exception:  # the token's TTL ends it anyway
+                    pass
+                raise
         session.put({"token": client.token, "accessor": token["accessor"], "entity_id": token["entity_id"],
                      "operator": operator, "cn": identity["cn"], "serial": identity["serial"], "duty": duty,
                      "not_after": identity["not_after"], "issuer": identity["issuer"],

@@ -6,8 +6,6 @@ See plugins/modules/two_person.py for the options."""
 
 from __future__ import annotations
 
-import time
-
 from ansible import context
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
@@ -15,14 +13,12 @@ from ansible.utils.display import Display
 from ansible_collections.jinbao.dc.plugins.action.operator_gate import run_playbooks
 from ansible_collections.jinbao.dc.plugins.module_utils.pki import session
 from ansible_collections.jinbao.dc.plugins.module_utils.pki.approval import (
-    APPROVALS_PREFIX,
     ApprovalError,
     ChangeBinding,
-    redeem,
-    request,
+    obtain,
     token_request_path,
 )
-from ansible_collections.jinbao.dc.plugins.module_utils.seams.vault import VaultError, read_or_none, session_client
+from ansible_collections.jinbao.dc.plugins.module_utils.seams.vault import session_client
 
 display = Display()
 
@@ -63,51 +59,17 @@ class ActionModule(ActionBase):
         binding = ChangeBinding(playbook=",".join(run_playbooks()), limit=run_limit(),
                                 digest=ChangeBinding.digest_of(str(args.get("change") or "")),
                                 requester=str(held["cn"]), path=path)
-        client = session_client(held)
-        try:
-            pending = request(client, path, binding, mount)
-        except ApprovalError as exc:
-            result.update(failed=True, msg=f"two-person control: {exc}. Nothing was changed.")
-            return result
         approver = ("an audit administrator" if args.get("token_role") and held.get("duty") == "security-admin"
                     else "a security administrator")
-        display.display(
-            f"two-person control: {what} waits for a second operator ({approver}) to approve\n"
-            f"  change   {binding.digest}\n  playbook {binding.playbook}, limit {binding.limit}, requested by "
-            f"{binding.requester}\n  accessor {pending.accessor} (valid {pending.ttl} s)\n"
-            f"  approve: JINBAO_OPERATOR=<{approver.split(' ', 1)[1]}> ansible-playbook playbooks/approve.yml "
-            f"-e accessor={pending.accessor} -e digest={binding.digest}")
-        deadline = time.monotonic() + float(args.get("timeout") or 900)
-        poll = float(args.get("poll") or 2)
-        done_path = f"/v1/{mount}/data/{APPROVALS_PREFIX}/done/{pending.accessor}"
-        waited = 0.0
-        while True:
-            try:
-                done = read_or_none("vault", "approval record", client.adapter.get, done_path)
-            except VaultError as exc:
-                result.update(failed=True, msg=f"two-person control: cannot read the approval record ({exc}); "
-                                               "nothing was changed")
-                return result
-            if done:
-                break
-            if time.monotonic() >= deadline:
-                result.update(failed=True, accessor=pending.accessor,
-                              msg=f"two-person control: no approval of change {binding.digest} within "
-                                  f"{args.get('timeout') or 900} s (accessor {pending.accessor}); the request "
-                                  "lapses with its TTL. Nothing was changed.")
-                return result
-            time.sleep(poll)
-            waited += poll
-            if waited % 60 < poll:
-                display.display(f"two-person control: still waiting for the approval of {pending.accessor} "
-                                f"({int(waited)} s)")
         try:
-            data = redeem(client, pending, binding)
+            data, done, pending = obtain(session_client(held), path, binding, what=what, approver=approver,
+                                         kv_mount=mount, timeout=float(args.get("timeout") or 900),
+                                         poll=float(args.get("poll") or 2), say=display.display)
         except ApprovalError as exc:
-            result.update(failed=True, msg=f"two-person control: {exc}. Nothing was changed.")
+            result.update(failed=True, accessor=exc.accessor, msg=f"two-person control: {exc}. Nothing was changed.")
             return result
         session.approve(path, data)
-        approvals = (((done.get("data") or {}).get("data") or {}).get("approvals") or [{}])
+        approvals = done.get("approvals") or [{}]
         result.update(changed=False, approved=True, path=path, digest=binding.digest, accessor=pending.accessor,
                       approver=approvals[-1].get("name"),
                       msg=f"{what}: change {binding.digest} approved; the "

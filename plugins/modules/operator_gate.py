@@ -36,6 +36,26 @@ options:
   cert_auth_mount: {description: Vault's certificate login mount., type: str, default: cert}
   cert_auth_role: {description: The certificate login role., type: str, default: operators}
   record: {description: JSON-lines file the decision is appended to., type: path, required: true}
+  alertmanager_url:
+    description: The Alertmanager asked whether a target room is in alarm (a critical alert firing); empty skips it.
+    type: str
+  alertmanager_ca_file: {description: CA bundle of the Alertmanager's certificate., type: path}
+  alertmanager_required:
+    description: Whether an Alertmanager that cannot be asked refuses the run (true) or only warns (false).
+    type: bool
+    default: true
+  alarm_override:
+    description:
+      - The reason to change a room in spite of its alarm (C(-e alarm_override=...)). The gate then asks a security
+        administrator to approve that very override (two-person control, bound to the rooms, the alerts firing and
+        the reason; Vault releases C(alarm_override_path) only once approved) and records it. Empty, a room in
+        alarm refuses the run.
+    type: str
+  alarm_override_path:
+    description: The path below the KV mount that a control group guards for the override.
+    type: str
+    default: facility/main/override/room-alarm
+  alarm_override_timeout: {description: Seconds to wait for the override's approval., type: int, default: 900}
 requirements: [hvac, cryptography]
 author: jinbao-dc maintainers (@jinbao-dc)
 """
@@ -71,7 +91,11 @@ def main() -> None:
         mount={"type": "str", "default": "pki-city"}, operator={"type": "str", "required": True},
         cert={"type": "path", "required": True}, key={"type": "path", "required": True},
         domain={"type": "str", "required": True}, cert_auth_mount={"type": "str", "default": "cert"},
-        cert_auth_role={"type": "str", "default": "operators"}, record={"type": "path", "required": True}),
+        cert_auth_role={"type": "str", "default": "operators"}, record={"type": "path", "required": True},
+        alertmanager_url={"type": "str"}, alertmanager_ca_file={"type": "path"},
+        alertmanager_required={"type": "bool", "default": True}, alarm_override={"type": "str"},
+        alarm_override_path={"type": "str", "default": "facility/main/override/room-alarm"},
+        alarm_override_timeout={"type": "int", "default": 900}),
         supports_check_mode=True)
     module.fail_json(msg="jinbao.dc.operator_gate runs on the controller as an action plugin; call it by its fully "
                          "qualified name from playbooks/gate.yml")

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
-from vcsim_fixtures import INVENTORY, LAB_STATE, run_playbook
+from vcsim_fixtures import INVENTORY, LAB_STATE, approver, run_playbook
 
 from ansible_collections.jinbao.dc.plugins.module_utils.seams import alertmanager
 
@@ -126,3 +126,25 @@ def test_the_gate_refuses_a_change_to_a_room_in_alarm_naming_the_alert_and_lets_
     assert elsewhere.returncode == 0, elsewhere.output[-3000:]  # branch-north is not in alarm
     record = json.loads((tmp_path / "audit" / "gate.jsonl").read_text().splitlines()[-1])
     assert record["result"] == "granted" and record["rooms"] == ["branch-north"]
+
+
+def test_an_override_goes_on_only_with_a_security_administrators_approval_and_is_recorded(synthetic_alarm, tmp_path):
+    test_id = synthetic_alarm
+    assert ours(alarms_until("main", test_id, present=True), test_id)
+    reports = ["-e", f"jinbao_reports_dir={tmp_path}", "-e", f"jinbao_service_pki_dir={tmp_path / 'svc'}"]
+    why = "UPS on battery; replace the failed ATS before the generator test, ticket CHG-0815"
+    override = ["-e", json.dumps({"alarm_override": why})]
+    alone = run_playbook("service_certs.yml", "--check", "--limit", "vault-01", *reports, *override,
+                         "-e", "alarm_override_timeout=5")
+    assert alone.returncode != 0, alone.output[-3000:]  # nobody approved: refused, nothing changed
+    assert f"room main is in alarm: {ALERTNAME}" in alone.output and "the override was not approved" in alone.output
+    assert json.loads((tmp_path / "audit" / "gate.jsonl").read_text().splitlines()[-1])["result"] == "refused"
+    with approver():
+        run = run_playbook("service_certs.yml", "--check", "--limit", "vault-01", *reports, *override)
+    assert run.returncode == 0, run.output[-3000:]
+    assert "waits for a second operator (a security administrator)" in run.output
+    record = json.loads((tmp_path / "audit" / "gate.jsonl").read_text().splitlines()[-1])
+    override = record["alarm_override"]
+    assert record["result"] == "granted" and override["rooms"] == ["main"] and override["reason"] == why
+    assert f"main/{ALERTNAME}" in override["alerts"] and override["approver"], override
+    assert "in spite of the alarm in main" in run.output

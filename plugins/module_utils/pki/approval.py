@@ -31,6 +31,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -370,6 +372,45 @@ def redeem(requester_client: Any, pending: Pending, binding: ChangeBinding) -> d
     if isinstance(data.get("data"), dict) and "metadata" in data:
         return dict(data["data"])
     return dict(data)
+
+
+def wait_for_approval(client: Any, pending: Pending, timeout: float = 900, poll: float = 2,
+                      progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Poll the approval record of `pending` (approvals/done/<accessor>, written by authorize()) until an approver
+    has recorded it; returns that record's data. ApprovalError "no approval" after `timeout` seconds (the request
+    then lapses with its TTL), "approval record" when Vault cannot be read. `progress` gets a line every minute."""
+    done_path = f"/v1/{pending.kv_mount}/data/{APPROVALS_PREFIX}/done/{pending.accessor}"
+    deadline, waited = time.monotonic() + float(timeout), 0.0
+    while True:
+        try:
+            done = read_or_none("vault", "approval record", client.adapter.get, done_path)
+        except VaultError as exc:
+            raise ApprovalError("approval record", f"cannot read it ({_reason(exc)})", pending.accessor,
+                                pending.path) from None
+        if done:
+            return (done.get("data") or {}).get("data") or {}
+        if time.monotonic() >= deadline:
+            raise ApprovalError("no approval", f"no approval of change {pending.binding.digest} within {timeout:g} s; "
+                                "the request lapses with its TTL", pending.accessor, pending.path)
+        time.sleep(poll)
+        waited += poll
+        if progress and waited % 60 < poll:
+            progress(f"still waiting for the approval of {pending.accessor} ({int(waited)} s)")
+
+
+def obtain(client: Any, path: str, binding: ChangeBinding, *, what: str, approver: str, kv_mount: str = "jinbao",
+           timeout: float = 900, poll: float = 2, say: Callable[[str], None] = print) -> tuple[dict, dict, Pending]:
+    """The requester's whole side: request(), tell the person at the console what to approve and how (`approver`
+    names the duty, e.g. "a security administrator"), wait_for_approval(), redeem(). Returns (the released data,
+    the approval record, the request). ApprovalError, one line, from any step."""
+    pending = request(client, path, binding, kv_mount)
+    say(f"two-person control: {what} waits for a second operator ({approver}) to approve\n"
+        f"  change   {binding.digest}\n  playbook {binding.playbook}, limit {binding.limit}, requested by "
+        f"{binding.requester}\n  accessor {pending.accessor} (valid {pending.ttl} s)\n"
+        f"  approve: JINBAO_OPERATOR=<{approver.split(' ', 1)[-1]}> ansible-playbook playbooks/approve.yml "
+        f"-e accessor={pending.accessor} -e digest={binding.digest}")
+    done = wait_for_approval(client, pending, timeout, poll, progress=lambda line: say(f"two-person control: {line}"))
+    return redeem(client, pending, binding), done, pending
 
 
 # --- helpers -----------------------------------------------------------------------------------------------------
