@@ -24,6 +24,7 @@ from lab.common import ROOT, Lab, LabError, Service, load_inventory
 from lab.feeds.service import Service as FeedAgent
 from lab.netdevices.fakenos.service import Service as FakeNosDevice
 from lab.netdevices.fakeswitch.service import Service as FakeSwitch
+from lab.netdevices.vrpcomware.service import Comware7, Vrp8
 from lab.nspawn.service import Service as NspawnMachine
 from lab.oncall.service import Service as OncallSink
 from lab.openbao.service import Service as OpenBao
@@ -37,7 +38,7 @@ from lab.vcsim.service import Service as VCenter
 KINDS: dict[str, type[Service]] = {
     "fakenos": FakeNosDevice, "fakeswitch": FakeSwitch, "feeds": FeedAgent, "nspawn": NspawnMachine,
     "oncall": OncallSink, "openbao": OpenBao, "postgres": PostgreSQL, "restic": ResticServer,
-    "snmpsim": SnmpAgent, "sushy": RedfishBmc, "vcsim": VCenter,
+    "snmpsim": SnmpAgent, "sushy": RedfishBmc, "vcsim": VCenter, "vrp8": Vrp8, "comware7": Comware7,
 }
 
 
