@@ -13,6 +13,12 @@ description:
   - Reads the running configuration and works out, with hier_config, the lines that bring it to I(intended),
     limited to the intended configuration's own sections and the top-level lines matching I(managed).
     Nothing else on the device is touched. No delta means no change (changed=false).
+  - ACLs (IOS, EOS) are compared by content against the device's own sequence numbers (C(show ip
+    access-lists)), not by position - a one-line drift is a one-line change (C(no 5) for an entry added by hand
+    as 5; a missing entry comes back under a free number in its place). The lines are ordered so that no state on
+    the way lets through more than the state before or the intended one; where only a rewrite can do (a deny
+    that must move), the intended ACL is built under a second name and each interface rebound to it in one
+    command, before the original is rebuilt and rebound (module_utils/seams/netdev_acl.py says why).
   - Check mode shows the delta (with C(--diff)) and sends nothing.
   - Otherwise, safety first. The running configuration is kept on the device itself before anything is sent.
     Under commit-confirm (where the platform has it and I(confirm_minutes) is set) the device archives it as
@@ -91,6 +97,13 @@ before_sha256: {description: SHA-256 of the running configuration before., type:
 after_sha256: {description: SHA-256 of the running configuration after., type: str, returned: success}
 before_backup: {description: The backup holding the configuration before the change., type: str, returned: success}
 after_backup: {description: The backup holding the configuration after it., type: str, returned: success}
+policy_view:
+  description:
+    - In check mode, what the policy check reads of the running configuration - the interfaces' addresses, VRFs
+      and ACL bindings, and the ACLs with the device's sequence numbers (nothing else; no secrets).
+    - M(jinbao.dc.network_policy) checks it under C(--check), when no backup is written.
+  type: str
+  returned: check mode, on a platform with ACLs
 restored:
   description: Whether the pre-change configuration was restored (and proven by checksum).
   type: bool

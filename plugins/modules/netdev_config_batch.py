@@ -23,6 +23,8 @@ description:
     naming the device, field and what happened, and the role fails that host alone. The other side-a devices
     of the batch carry on; max_fail_percentage in the play then stops the next batch.
   - Check mode shows each device's delta (with C(--diff)) and sends nothing.
+  - ACLs are changed by content against the device's own sequence numbers, never through an open window, as
+    M(jinbao.dc.netdev_config) describes.
   - Why a batch, not one task per host - the work of a change is on the device; one module run per batch
     spares the controller a Python start-up, a module transfer and a result per device and per step, which
     on a small controller cost more than the change itself (docs/BENCHMARKS.md, netpush).
@@ -152,7 +154,8 @@ devices:
   description:
     - Device name to its outcome - failed, changed, msg (on failure, or why it was held), field, restored (on
       failure), held (a side-b device left as it was because side a failed), commands, before_sha256,
-      after_sha256, before_backup, after_backup.
+      after_sha256, before_backup, after_backup, and in check mode policy_view (as M(jinbao.dc.netdev_config)
+      returns it).
   type: dict
   returned: always
 """

@@ -21,11 +21,17 @@ options:
   source:
     description:
       - C(intended) - check the configurations given in I(configs) (rendered by the network role).
-      - C(running) - check what the routers run, their latest backups in I(backup_dir).
+      - C(running) - check what the routers run - for a router with a configuration in I(configs) that one (under
+        C(--check), what M(jinbao.dc.netdev_config_batch) read from the device, as nothing is backed up), else its
+        latest backup in I(backup_dir).
     type: str
     choices: [intended, running]
     default: intended
-  configs: {description: "Device name to its configuration (text); source=intended.", type: dict, default: {}}
+  configs:
+    description: "Device name to its configuration (text) - the rendered one (source=intended) or the running one
+      (source=running; a router not given here is read from its latest backup)."
+    type: dict
+    default: {}
   backup_dir:
     description:
       - Where the routers' running configurations are kept (C(<backup_dir>/<router>/latest), as
@@ -95,6 +101,8 @@ def main() -> None:
             if not texts.get(router, "").strip():
                 module.fail_json(msg=f"network_policy: {router}: no intended configuration in configs")
             continue
+        if texts.get(router, "").strip():
+            continue  # read from the device in this run (check mode backs nothing up)
         latest = os.path.join(p["backup_dir"], router, "latest")
         try:
             with open(latest, encoding="utf-8") as fh:

@@ -55,7 +55,8 @@ def test_the_derived_configs_pass_the_check_on_both_cores():
     assert problems == []
     assert result["matrix"] == netpolicy.policy_matrix(NETWORKS)
     cell = result["devices"]["core-01"]["decision"]["production"]
-    assert cell == {"reachable": False, "acl": "ZONE-DECISION-IN", "line": 5, "entry": "deny ip any any log"}
+    assert cell == {"reachable": False, "acl": "ZONE-DECISION-IN", "line": 5, "seq": None,
+                    "entry": "deny ip any any log"}
 
 
 def test_a_line_that_lets_decision_reach_production_is_named_with_device_acl_line_and_flow():
@@ -88,6 +89,16 @@ def test_a_partial_deny_does_not_hide_a_later_permit_and_established_never_opens
     ok, entry = netpolicy._decide(entries, *(netpolicy.ipaddress.ip_network(n) for n in ("10.130.0.0/16",
                                                                                            "10.110.0.0/16")))
     assert ok and entry.line == 3 and entry.protocol == "udp"
+
+
+def test_a_running_acl_with_the_devices_sequence_numbers_names_the_number_of_the_line_that_opens_a_flow():
+    acls = netpolicy.zone_acls(NETWORKS)
+    running = core(acls).replace(
+        "ip access-list extended ZONE-DECISION-IN\n",
+        "ip access-list extended ZONE-DECISION-IN\n 5 permit ip 10.130.0.0 0.0.255.255 10.110.0.0 0.0.255.255\n")
+    _, problems = netpolicy.check({"core-01": running}, NETWORKS, ["core-01"])
+    assert problems == ["core-01: ZONE-DECISION-IN line 1 (sequence 5) 'permit ip 10.130.0.0 0.0.255.255 10.110.0.0 "
+                        "0.0.255.255': decision→production is reachable, but the flow policy forbids it"]
 
 
 @pytest.mark.parametrize("text", ["permit", "allow ip any any", "permit ip 10.0.0.0"])

@@ -85,7 +85,7 @@ class Entry:
     source: ipaddress.IPv4Network
     destination: ipaddress.IPv4Network
     established: bool
-
+    seq: int | None = None  # the device's sequence number, where the configuration shows it
 
 _ANY = ipaddress.ip_network("0.0.0.0/0")
 
@@ -114,8 +114,9 @@ def _skip_ports(tokens: list[str]) -> list[str]:
 def parse_entry(position: int, text: str) -> Entry:
     """One ACL entry (`[seq] permit|deny proto src [ports] dst [ports] [established] [log]`)."""
     tokens = text.split()
+    seq = None
     if tokens and tokens[0].isdigit():
-        tokens = tokens[1:]
+        seq, tokens = int(tokens[0]), tokens[1:]
     if len(tokens) < 4 or tokens[0] not in ("permit", "deny"):
         raise ValueError(f"not an extended ACL entry: {text!r}")
     action, protocol = tokens[0], tokens[1]
@@ -126,7 +127,7 @@ def parse_entry(position: int, text: str) -> Entry:
     except (IndexError, ValueError):
         raise ValueError(f"not an extended ACL entry: {text!r}") from None
     rest = _skip_ports(rest)
-    return Entry(position, text.strip(), action, protocol, source, destination, "established" in rest)
+    return Entry(position, " ".join(tokens), action, protocol, source, destination, "established" in rest, seq)
 
 
 @dataclass
@@ -212,9 +213,13 @@ def reachability(configs: Mapping[str, str], networks: Mapping[str, Mapping[str,
                                 "entry": f"interface Vlan{svi.vlan} has no inbound ACL" if svi.acl_in is None
                                 else f"ACL {svi.acl_in} on interface Vlan{svi.vlan} is not defined"}
                     continue
+                if not acls[svi.acl_in]:  # IOS: an applied ACL without entries lets everything through
+                    row[dst] = {"reachable": True, "acl": svi.acl_in, "line": None,
+                                "entry": f"ACL {svi.acl_in} on interface Vlan{svi.vlan} has no entries"}
+                    continue
                 ok, entry = _decide(acls[svi.acl_in], src_net, dst_net)
                 row[dst] = {"reachable": ok, "acl": svi.acl_in, "line": entry.line if entry else None,
-                            "entry": entry.text if entry else "(implicit deny)"}
+                            "seq": entry.seq if entry else None, "entry": entry.text if entry else "(implicit deny)"}
             rows[src] = row
         if rows:
             devices[device] = rows
@@ -240,7 +245,8 @@ def check(configs: Mapping[str, str], networks: Mapping[str, Mapping[str, Any]],
                 want = network_flow_allowed(src, dst)
                 if cell["reachable"] == want:
                     continue
-                where = (f"{cell['acl']} line {cell['line']} '{cell['entry']}'" if cell["line"]
+                seq = f" (sequence {cell['seq']})" if cell.get("seq") is not None else ""
+                where = (f"{cell['acl']} line {cell['line']}{seq} '{cell['entry']}'" if cell["line"]
                          else f"{cell['acl'] or '-'}: {cell['entry']}")
                 verdict = ("reachable, but the flow policy forbids it" if cell["reachable"]
                            else "blocked, but the flow policy allows it")

@@ -26,6 +26,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ansible_collections.jinbao.dc.plugins.module_utils.seams.netdev_acl import (
+    EOS_ACL,
+    IOS_ACL,
+    AclSyntax,
+    acl_delta,
+    parse_show,
+    policy_view,
+    without_unbinding,
+)
+
 try:
     from netmiko import ConnectHandler
     from netmiko.exceptions import (
@@ -72,6 +82,9 @@ class Vendor:
     # A sub-command that wipes other lines of its section (IOS: `ip vrf forwarding` removes the interface's
     # addresses): when it is sent, the whole intended section is sent after it.
     resets_section: str | None = None
+    # How the platform writes, numbers, applies and lists its ACLs (netdev_acl): ACLs are changed by content
+    # against the device's own sequence numbers, never through an open window. None: hier_config alone.
+    acl: AclSyntax | None = None
 
 
 IOS_VOLATILE = (r"^Building configuration", r"^Current configuration\s*:", r"^! Last configuration change",
@@ -81,11 +94,11 @@ VENDORS: dict[str, Vendor] = {
                     checkpoint="copy running-config flash:{name}", restore="configure replace flash:{name} force",
                     commit_confirm="configure terminal revert timer {minutes}", confirm="configure confirm",
                     archived=r"Backing up current running config to flash:(\S+)", volatile=IOS_VOLATILE,
-                    resets_section=r"^ip vrf forwarding "),
+                    resets_section=r"^ip vrf forwarding ", acl=IOS_ACL),
     "arista": Vendor("show running-config", "ARISTA_EOS", "arista_eos",
                      r"% ?(Invalid|Incomplete|Ambiguous|Unavailable)",
                      checkpoint="copy running-config flash:{name}", restore="configure replace flash:{name}",
-                     volatile=(r"^! Command:", r"^! device:", r"^! Startup-config last modified")),
+                     volatile=(r"^! Command:", r"^! device:", r"^! Startup-config last modified"), acl=EOS_ACL),
     "huawei": Vendor("display current-configuration", "HUAWEI_VRP", "huawei_vrp", r"Error:|Unrecognized command",
                      configurable=False, volatile=(r"^!Software Version", r"^!Last configuration was")),
     "h3c": Vendor("display current-configuration", "HP_COMWARE5", "hp_comware", r"% ?(Unrecognized|Incomplete)",
@@ -293,17 +306,27 @@ def running_config(name: str, conn: Any, v: Vendor) -> str:
     return normalise(command(name, conn, v.show_config, timeout=120), v)
 
 
-def delta(running: str, intended: str, v: Vendor, managed: list[str] | None = None) -> list[str]:
+def delta(running: str, intended: str, v: Vendor, managed: list[str] | None = None,
+          acl_seqs: dict[str, list[tuple[int, str]]] | None = None) -> list[str]:
     """The lines to send so that the running configuration holds the intended one (hier_config), limited to
     what the platform manages: the intended configuration's own top-level sections, and the top-level lines
     that match a `managed` pattern (e.g. every zone ACL, so a stale one is removed). The rest of the device's
-    configuration is none of its business and is never negated."""
+    configuration is none of its business and is never negated.
+
+    Where the platform has an AclSyntax, its ACLs are left to netdev_acl: compared by content against the
+    device's own sequence numbers (`acl_seqs`, read_acls(); without them the numbers are estimated, which
+    tells whether a change is due but is never sent), sent before the rest so that no binding meets a missing
+    ACL, and stale managed ones removed after it. A binding that replaces another is sent without removing the
+    old one first."""
     from hier_config import Platform, WorkflowRemediation, get_hconfig
 
+    patterns = [re.compile(p) for p in managed or []]
+    acls = acl_delta(running, intended, v.acl, patterns, acl_seqs) if v.acl else None
+    if acls:
+        running, intended = acls.running, acls.intended
     platform = getattr(Platform, v.hier_platform)
     run_cfg, want_cfg = get_hconfig(platform, _squeeze(running)), get_hconfig(platform, _squeeze(intended))
     tops = {c.text: c for c in want_cfg.children}
-    patterns = [re.compile(p) for p in managed or []]
     lines: list[str] = []
     for child in WorkflowRemediation(run_cfg, want_cfg).remediation_config.children:
         bare = child.text[3:] if child.text.startswith("no ") else child.text
@@ -314,8 +337,22 @@ def delta(running: str, intended: str, v: Vendor, managed: list[str] | None = No
             resets = [c for c in child.children if re.match(v.resets_section, c.text)]
             rest = [c for c in tops[bare].children if not re.match(v.resets_section, c.text)]
             section = [child.text, *[f" {c.text}" for c in resets], *[f" {c.text}" for c in rest]]
-        lines.extend(section)
-    return lines
+        lines.extend(without_unbinding(section, v.acl) if v.acl else section)
+    return [*acls.first, *lines, *acls.last] if acls else lines
+
+
+def read_acls(name: str, conn: Any, v: Vendor, *configs: str) -> dict[str, list[tuple[int, str]]] | None:
+    """The device's ACL entries with its own sequence numbers (AclSyntax.show, e.g. `show ip access-lists`),
+    read only when one of `configs` (running, intended) has an ACL; None when there is none to read, or the
+    platform has no such command."""
+    syn = v.acl
+    if not (syn and syn.show) or not any(re.search(syn.header, c, re.M) for c in configs):
+        return None
+    text = command(name, conn, syn.show)
+    if re.search(v.error_pattern + r"|Unknown command|No such command", text):
+        raise NetdevError(name, "acl", f"{syn.show!r} was refused, so the ACLs' sequence numbers cannot be read: "
+                                       f"{text.strip()[:200]}")
+    return parse_show(text, syn)
 
 
 def _squeeze(text: str) -> str:
@@ -623,9 +660,12 @@ def _configure(p: dict, conn: Any, v: Vendor, check_mode: bool, early: EarlyRoll
                hold: Callable[[], str] | None = None, confirmed: Callable[[], None] | None = None) -> dict:
     name = p["name"]
     before = running_config(name, conn, v)
-    lines = delta(before, p["intended"], v, p["managed"])
+    seqs = read_acls(name, conn, v, before, p["intended"])
+    lines = delta(before, p["intended"], v, p["managed"], seqs)
     result = {"failed": False, "changed": False, "commands": lines, "before_sha256": checksum(before),
               "after_sha256": "", "before_backup": "", "after_backup": ""}
+    if check_mode and v.acl:  # nothing is backed up: the policy check of what runs reads this (no secrets in it)
+        result["policy_view"] = policy_view(before, v.acl, seqs)
     files_changed = bool(p.get("intended_file")) and write_report(p["intended_file"], p["intended"], check_mode)
     if p.get("backup_dir"):
         result["before_backup"] = keep_backup(p["backup_dir"], name, before, p["keep"], check_mode).path
@@ -660,7 +700,7 @@ def _change(p: dict, conn: Any, reader: Any, v: Vendor, lines: list[str], result
             rollback_to = _prepare_rollback(p, conn, v)
         push(name, conn, lines, v, in_config_mode=p["confirm_minutes"] > 0 and v.commit_confirm is not None)
         after = running_config(name, conn, v)
-        left = delta(after, p["intended"], v, p["managed"])
+        left = delta(after, p["intended"], v, p["managed"], read_acls(name, conn, v, after, p["intended"]))
         if left:
             failure = NetdevError(name, "verify", f"after the change the device still differs from the intent "
                                                   f"by {len(left)} line(s): {'; '.join(left[:5])}")
