@@ -20,6 +20,15 @@ def zone_acls(networks: dict, exceptions: dict | None = None) -> dict:
         raise AnsibleFilterError(str(exc)) from None
 
 
+def vendor_acls(acls: dict, vendor: str) -> dict:
+    """zone_acls' entries in the device's own syntax (netdev_vendor): IOS/EOS as they are, Huawei VRP and H3C
+    Comware as `permit tcp source A W destination B W tcp-flag established|established logging`."""
+    try:
+        return netpolicy.vendor_acls(acls, vendor)
+    except (KeyError, ValueError) as exc:
+        raise AnsibleFilterError(f"vendor_acls ({vendor}): {exc}") from None
+
+
 def svi_address(subnet: str, host: int, style: str = "mask") -> str:
     """The address of the `host`-th address of `subnet`: '10.110.0.2 255.255.0.0' (mask) or '10.110.0.2/16'."""
     try:
@@ -92,5 +101,5 @@ def network_batch_devices(batch: list, hostvars, managed: dict) -> list[dict]:
 
 class FilterModule:
     def filters(self):
-        return {"zone_acls": zone_acls, "svi_address": svi_address, "network_tables": network_tables,
-                "network_batch_devices": network_batch_devices}
+        return {"zone_acls": zone_acls, "vendor_acls": vendor_acls, "svi_address": svi_address,
+                "network_tables": network_tables, "network_batch_devices": network_batch_devices}

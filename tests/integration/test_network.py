@@ -12,7 +12,8 @@ from vcsim_fixtures import LAB_STATE, labctl, run_playbook
 
 pytestmark = pytest.mark.usefixtures("lab_operator", "second_person")  # the core pair: two-person control
 
-CONFIGURED = ("core-01", "core-02", "acc-main-01")
+CONFIGURED = ("core-01", "core-02", "acc-main-01", "core-hw-01", "core-hw-02", "acc-h3c-01")
+VRP_COMWARE = ("core-hw-01", "core-hw-02", "acc-h3c-01")  # lab/netdevices/vrpcomware (test_network_vrp_comware.py)
 PLAN = {"port_assignments": [
     {"host": "db-north-01", "switch": "acc-main-01", "port": "Ethernet11", "zone": "production"},
     {"host": "db-south-01", "switch": "acc-main-01", "port": "Ethernet12", "zone": "production"}]}
@@ -21,8 +22,8 @@ PLAN = {"port_assignments": [
 @pytest.fixture
 def seed(tmp_path):
     """The lab's switches back at their seed configuration, up; reports and backups in folders of the test."""
-    labctl("reset", "--only", "fakeswitch")
-    labctl("up", "--only", "fakeswitch", "fakenos")
+    labctl("reset", "--only", "fakeswitch", *VRP_COMWARE)
+    labctl("up", "--only", "fakeswitch", "fakenos", *VRP_COMWARE)
     (tmp_path / "reports").mkdir()
     (tmp_path / "reports" / "plan.json").write_text(json.dumps(PLAN))
 
@@ -33,7 +34,7 @@ def seed(tmp_path):
     yield args
     for host in CONFIGURED:
         (LAB_STATE / "data" / host / "faults.json").unlink(missing_ok=True)
-    labctl("up", "--only", "fakeswitch", "fakenos")
+    labctl("up", "--only", "fakeswitch", "fakenos", *VRP_COMWARE)
 
 
 def latest(tmp_path, device: str) -> str:
@@ -101,7 +102,7 @@ def test_a_rejected_command_stops_the_change_restores_the_backup_and_spares_the_
     # the record as the change holds), the failed core and the untouched one did not.
     records = (seed.tmp / "reports" / "network" / "changes").glob("*.json")
     recorded = {json.loads(c.read_text())["device"] for c in records}
-    assert recorded <= {"acc-main-01"}
+    assert recorded <= {"acc-main-01", "core-hw-01", "acc-h3c-01"}  # side a's other devices
 
 
 def test_an_unreachable_device_is_named_and_the_others_are_backed_up(seed):

@@ -387,7 +387,8 @@ class ViewProcessor(BaseCommandProcessor):
         return NOT_HERE
 
     def cmd_vlan(self, t, neg, o):
-        cfg, root = self.cfg, self.cfg.root
+        cfg = self.cfg  # once: on VRP8 a clean session's first look copies the running configuration
+        root = cfg.root
         if self.vendor == VRP and t[1:2] == ["batch"]:
             try:
                 ids = cf.parse_vlan_list(" ".join(t[2:]))
@@ -563,7 +564,7 @@ class ViewProcessor(BaseCommandProcessor):
                 return None
             if len(t) < 2:
                 raise Err("incomplete", o + 1)
-            node.set_keyed(t[0], line.split(None, 1)[1].strip())
+            node.set_keyed(t[0], f"{t[0]} {line.split(None, 1)[1].strip()}")
             return None
         return NOT_HERE
 

@@ -311,10 +311,29 @@ def parse_rule_body(tokens: list[str], i: int) -> str:
                     raise RuleError(i + 2 + n)
             parts[key] = " ".join([key, op, *values])
             i += 2 + count
+        elif key == "tcp-flag" and proto == "tcp":
+            # VRP8 `rule ... tcp [tcp-flag { ack | established | fin | psh | rst | syn | urg }]`: established
+            # matches TCP packets with ACK or RST set (replies of an opened connection). Huawei NetEngine 8000
+            # command reference, rule (advanced ACL view) (tcp), ACLOM:
+            # http://a10.tagan.ru/huawei/netengine8000f1a/command/8090/rule-ipadv6-tcp-udp-icmp(ACLOM).html ;
+            # the flag's meaning: Quidway S5600 Operation Manual - ACL, Table 1-8 (TCP-specific argument):
+            # https://manualshive.com/en/manual/huawei/quidway-s5600/169841?page=699
+            if i + 1 >= len(tokens):
+                raise RuleError(i + 1, True)
+            if tokens[i + 1] not in ("ack", "established", "fin", "psh", "rst", "syn", "urg"):
+                raise RuleError(i + 1)
+            parts[key] = f"tcp-flag {tokens[i + 1]}"
+            i += 2
+        elif key == "established" and proto == "tcp":
+            # Comware 7 `rule ... tcp [established]`: ACK or RST set (H3C Comware 7 ACL and QoS command
+            # reference, rule (IPv4 advanced ACL view), `established`: "TCP connection established flag").
+            parts[key] = key
+            i += 1
         elif key in ("logging", "fragment"):
             parts[key] = key
             i += 1
         else:
             raise RuleError(i)
-    order = ("source", "destination", "source-port", "destination-port", "fragment", "logging")
+    order = ("source", "destination", "source-port", "destination-port", "tcp-flag", "established", "fragment",
+             "logging")
     return " ".join([action, proto, *(parts[k] for k in order if k in parts)])

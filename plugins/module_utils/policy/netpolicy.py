@@ -111,9 +111,109 @@ def _skip_ports(tokens: list[str]) -> list[str]:
     return tokens
 
 
-def parse_entry(position: int, text: str) -> Entry:
-    """One ACL entry (`[seq] permit|deny proto src [ports] dst [ports] [established] [log]`)."""
+# --- VRP and Comware rules ----------------------------------------------------------------------------------
+# `rule [N] permit|deny PROTO [source A W] [destination B W] [source-port OP P] [destination-port OP P]
+#  [tcp-flag established (VRP8) | established (Comware 7)] [logging]`: a missing source or destination is any,
+# wildcard 0 is one host. The same order as the devices print (lab/netdevices/vrpcomware/config.py).
+_VENDOR_ESTABLISHED = {"huawei": "tcp-flag established", "h3c": "established"}
+_VENDOR_WORDS = ("source", "destination", "source-port", "destination-port", "tcp-flag", "established", "logging",
+                 "fragment")
+
+
+def vendor_entry(text: str, vendor: str) -> str:
+    """An IOS-syntax entry (zone_acl) in the vendor's rule syntax, without the rule number: `cisco`/`arista`
+    unchanged; `huawei` (VRP8) and `h3c` (Comware 7) as `permit tcp source A W destination B W ...`."""
+    if vendor not in _VENDOR_ESTABLISHED:
+        return text
+    e = parse_entry(0, text)
     tokens = text.split()
+    parts = [e.action, e.protocol]
+    for key, net in (("source", e.source), ("destination", e.destination)):
+        if net.prefixlen:
+            parts.append(f"{key} {net.network_address} {'0' if net.prefixlen == 32 else net.hostmask}")
+    src_port, dst_port = _port_sides(tokens)
+    for key, words in (("source-port", src_port), ("destination-port", dst_port)):
+        if words:
+            parts.append(" ".join([key, *words]))
+    if e.established:
+        parts.append(_VENDOR_ESTABLISHED[vendor])
+    if tokens[-1] in ("log", "log-input"):
+        parts.append("logging")
+    return " ".join(parts)
+
+
+def _port_sides(tokens: list[str]) -> tuple[list[str], list[str]]:
+    """The source and destination port operators of an IOS entry's tokens (after action and protocol)."""
+    rest = tokens[2:]
+    sides: list[list[str]] = []
+    for _ in range(2):
+        if not rest:
+            sides.append([])
+            continue
+        rest = rest[1:] if rest[0] == "any" else rest[2:] if rest[0] == "host" or "/" not in rest[0] else rest[1:]
+        if rest and rest[0] in ("eq", "neq", "gt", "lt", "range"):
+            n = 3 if rest[0] == "range" else 2
+            sides.append(rest[:n])
+            rest = rest[n:]
+        else:
+            sides.append([])
+    return sides[0], sides[1]
+
+
+def vendor_acls(acls: Mapping[str, Mapping[str, Any]], vendor: str) -> dict[str, dict[str, Any]]:
+    """zone_acls() with each entry in the vendor's syntax (vendor_entry)."""
+    return {zone: {**acl, "entries": [vendor_entry(e, vendor) for e in acl["entries"]]} for zone, acl in acls.items()}
+
+
+def _vendor_rule(text: str) -> list[str] | None:
+    """A VRP/Comware rule body's tokens in IOS order (`permit tcp A W B W established log`); None if not one."""
+    tokens = text.split()
+    if tokens and tokens[0] == "rule":
+        tokens = tokens[1:]
+    seq = [tokens.pop(0)] if tokens and tokens[0].isdigit() else []
+    if len(tokens) < 2 or tokens[0] not in ("permit", "deny"):
+        return None
+    parts = {"source": ["any"], "destination": ["any"], "source-port": [], "destination-port": []}
+    flags: list[str] = []
+    i = 2
+    while i < len(tokens):
+        key = tokens[i]
+        if key in ("source", "destination"):
+            if tokens[i + 1:i + 2] == ["any"]:
+                i += 2
+                continue
+            address, wildcard = tokens[i + 1], tokens[i + 2] if i + 2 < len(tokens) else "0"
+            parts[key] = ["host", address] if wildcard in ("0", "0.0.0.0") else [address, wildcard]
+            i += 3
+        elif key in ("source-port", "destination-port"):
+            n = 3 if tokens[i + 1] == "range" else 2
+            parts[key] = tokens[i + 1:i + 1 + n]
+            i += 1 + n
+        elif key == "tcp-flag":
+            if tokens[i + 1:i + 2] == ["established"]:
+                flags.append("established")
+            i += 2
+        elif key == "established":
+            flags.append("established")
+            i += 1
+        elif key == "logging":
+            flags.append("log")
+            i += 1
+        else:
+            i += 1  # fragment, time-range, vpn-instance ...: not what the zone check reads
+    return [*seq, tokens[0], tokens[1], *parts["source"], *parts["source-port"], *parts["destination"],
+            *parts["destination-port"], *flags]
+
+
+def parse_entry(position: int, text: str) -> Entry:
+    """One ACL entry (`[seq] permit|deny proto src [ports] dst [ports] [established] [log]`), or a VRP/Comware
+    rule (`[rule] [N] permit|deny proto [source A W] [destination B W] ... [tcp-flag established] [logging]`)."""
+    tokens = text.split()
+    body = tokens[1:] if tokens[:1] == ["rule"] else tokens
+    body = body[1:] if body[:1] and body[0].isdigit() else body
+    vendor = tokens[:1] == ["rule"] or len(body) == 2 or (len(body) > 2 and body[2] in _VENDOR_WORDS)
+    if vendor:
+        tokens = _vendor_rule(text) or tokens
     seq = None
     if tokens and tokens[0].isdigit():
         seq, tokens = int(tokens[0]), tokens[1:]
@@ -127,7 +227,8 @@ def parse_entry(position: int, text: str) -> Entry:
     except (IndexError, ValueError):
         raise ValueError(f"not an extended ACL entry: {text!r}") from None
     rest = _skip_ports(rest)
-    return Entry(position, " ".join(tokens), action, protocol, source, destination, "established" in rest, seq)
+    shown = " ".join(body) if vendor else " ".join(tokens)  # the entry as the device writes it
+    return Entry(position, shown, action, protocol, source, destination, "established" in rest, seq)
 
 
 @dataclass
@@ -137,26 +238,38 @@ class Svi:
     acl_in: str | None
 
 
+_SVI = re.compile(r"^interface (?:[Vv]lan\s*|Vlanif|Vlan-interface)(\d+)$")
+_ACL = re.compile(r"^(?:ip access-list (?:extended )?(\S+)|acl (?:number |name |advanced (?:name )?)?(\S+)"
+                  r"(?: advance| \d+)?)$")
+_BIND_IN = re.compile(r"^(?:ip access-group (\S+) in|traffic-filter inbound acl (?:name )?(\S+)"
+                      r"|packet-filter (?:name )?(\S+) inbound)$")
+
+
 def parse_config(text: str) -> tuple[dict[int, Svi], dict[str, list[Entry]]]:
-    """The SVIs (VLAN interfaces with their address and inbound ACL) and the extended ACLs of a config."""
+    """The SVIs (VLAN interfaces with their address and inbound ACL) and the extended ACLs of a config: IOS/EOS
+    (`interface VlanN`, `ip access-group X in`, `ip access-list extended X`), Huawei VRP (`interface VlanifN`,
+    `traffic-filter inbound acl [name] X`, `acl number N` / `acl name X advance`) and H3C Comware
+    (`interface Vlan-interfaceN`, `packet-filter [name] X inbound`, `acl advanced [name] X`), whose rules
+    `rule N permit|deny ...` parse_entry reads. `#` separates sections on VRP and Comware."""
     svis: dict[int, Svi] = {}
     acls: dict[str, list[Entry]] = {}
     section: tuple[str, Any] | None = None
     for raw in text.splitlines():
         line = raw.rstrip()
-        if not line.strip() or line.strip() == "!":
+        if not line.strip() or line.strip() in ("!", "#"):
             continue
         if not line.startswith(" "):
             section = None
-            m = re.match(r"^interface [Vv]lan\s*(\d+)$", line)
+            m = _SVI.match(line)
             if m:
                 svis[int(m.group(1))] = Svi(int(m.group(1)), None, None)
                 section = ("svi", int(m.group(1)))
                 continue
-            m = re.match(r"^ip access-list (?:extended )?(\S+)$", line)
+            m = _ACL.match(line)
             if m:
-                acls[m.group(1)] = []
-                section = ("acl", m.group(1))
+                name = m.group(1) or m.group(2)
+                acls[name] = []
+                section = ("acl", name)
             continue
         body = line.strip()
         if section and section[0] == "svi":
@@ -165,12 +278,18 @@ def parse_config(text: str) -> tuple[dict[int, Svi], dict[str, list[Entry]]]:
             if m:
                 addr = m.group(1) if "/" in m.group(1) else f"{m.group(1)}/{m.group(2)}"
                 svi.network = ipaddress.ip_interface(addr).network
-            m = re.match(r"^ip access-group (\S+) in$", body)
+            m = _BIND_IN.match(body)
             if m:
-                svi.acl_in = m.group(1)
-        elif section and section[0] == "acl" and not body.startswith("remark"):
+                svi.acl_in = next(g for g in m.groups() if g)
+        elif section and section[0] == "acl" and _is_entry(body):
             acls[section[1]].append(parse_entry(len(acls[section[1]]) + 1, body))
     return svis, acls
+
+
+def _is_entry(body: str) -> bool:
+    """An ACL line that is a rule (not a remark, description or step setting)."""
+    words = [w for w in body.split()[:3] if w != "rule" and not w.isdigit()]
+    return bool(words) and words[0] in ("permit", "deny")
 
 
 def _decide(entries: Iterable[Entry], src: ipaddress.IPv4Network,
@@ -259,5 +378,6 @@ def policy_matrix(zones: Iterable[str]) -> dict[str, dict[str, bool]]:
     return {s: {d: network_flow_allowed(s, d) for d in zones if d != s} for s in zones}
 
 
-__all__ = ["ACL_NAME", "check", "network_flow_allowed", "parse_config", "policy_matrix", "reachability",
+__all__ = ["ACL_NAME", "check", "network_flow_allowed", "parse_config", "policy_matrix", "reachability", "vendor_acls",
+           "vendor_entry",
            "zone_acl", "zone_acls"]

@@ -27,8 +27,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ansible_collections.jinbao.dc.plugins.module_utils.seams.netdev_acl import (
+    COMWARE_ACL,
     EOS_ACL,
     IOS_ACL,
+    VRP_ACL,
     AclSyntax,
     acl_delta,
     parse_show,
@@ -85,7 +87,31 @@ class Vendor:
     # How the platform writes, numbers, applies and lists its ACLs (netdev_acl): ACLs are changed by content
     # against the device's own sequence numbers, never through an open window. None: hier_config alone.
     acl: AclSyntax | None = None
+    negate: str = "no "         # the negation prefix (hier_config's platform has the same)
+    # Lines that are no configuration, only separators (VRP and Comware print `#` between sections; Comware
+    # indents its global one-liners right after one: ` sysname x`): dropped, and such a one-liner made top-level,
+    # before hier_config reads the text.
+    separator: str | None = None
+    # VRP8 two-stage mode: the lines go to a candidate and `commit` applies them; commit_trial (seconds) applies
+    # them with an automatic rollback unless `commit` follows; the rollback point is the newest commit ID
+    # (commit_list, first match of commit_id) and the restore `rollback configuration to commit-id {name}`.
+    two_stage: bool = False
+    commit_trial: str | None = None
+    commit_list: str | None = None
+    commit_id: str = r"^\s*\d+\s+(\d{10})\s"
+    answer: str = ""            # the reply to the device's [Y/N] questions at a checkpoint ("y")
+    restore_in_config: bool = False  # the restore command runs in system view and asks [Y/N] (answered "n")
 
+
+# Huawei VRP8 (CloudEngine): two-stage commit. Huawei VRP8 command reference, commit (CFGOM): `commit trial
+# [seconds]` (60-65535), a later `commit` confirms the trial, `display configuration commit list`; rollback
+# configuration (CFGOM): `rollback configuration to commit-id X` in user view (lab/netdevices/vrpcomware/cli.py
+# [2] [3] cite the pages). A line left uncommitted is dropped on `return` answered N.
+VRP_ERROR = r"Error:"
+# H3C Comware 7: applied at once; the rollback point is a checkpoint file (`save flash:/X`, answered Y) and the
+# restore `configuration replace file flash:/X` in system view (H3C Configuration Guide, configuration
+# rollback), answered N to "save current configuration?".
+COMWARE_ERROR = r"% ?(Unrecognized|Incomplete|Wrong parameter|Too many parameters|Ambiguous)"
 
 IOS_VOLATILE = (r"^Building configuration", r"^Current configuration\s*:", r"^! Last configuration change",
                 r"^! NVRAM config last updated", r"^ntp clock-period")
@@ -99,10 +125,18 @@ VENDORS: dict[str, Vendor] = {
                      r"% ?(Invalid|Incomplete|Ambiguous|Unavailable)",
                      checkpoint="copy running-config flash:{name}", restore="configure replace flash:{name}",
                      volatile=(r"^! Command:", r"^! device:", r"^! Startup-config last modified"), acl=EOS_ACL),
-    "huawei": Vendor("display current-configuration", "HUAWEI_VRP", "huawei_vrp", r"Error:|Unrecognized command",
-                     configurable=False, volatile=(r"^!Software Version", r"^!Last configuration was")),
-    "h3c": Vendor("display current-configuration", "HP_COMWARE5", "hp_comware", r"% ?(Unrecognized|Incomplete)",
-                  configurable=False),
+    # Huawei VRP8 (netmiko huawei_vrpv8; hier_config HUAWEI_VRP); a FakeNOS VRP5 device (huawei) is read only
+    # because network_configured does not hold it.
+    "huawei": Vendor("display current-configuration", "HUAWEI_VRP", "huawei_vrp", VRP_ERROR,
+                     volatile=(r"^!Software Version", r"^!Last configuration was"), acl=VRP_ACL, negate="undo ",
+                     separator=r"^\s*#\s*$", resets_section=r"^ip binding vpn-instance ", two_stage=True,
+                     commit_trial="commit trial {seconds}", commit_list="display configuration commit list",
+                     restore="rollback configuration to commit-id {name}"),
+    # H3C Comware 7 (netmiko hp_comware; hier_config HP_COMWARE5).
+    "h3c": Vendor("display current-configuration", "HP_COMWARE5", "hp_comware", COMWARE_ERROR,
+                  checkpoint="save flash:/{name}", restore="configuration replace file flash:/{name}", answer="y",
+                  restore_in_config=True, acl=COMWARE_ACL, negate="undo ", separator=r"^\s*#\s*$",
+                  resets_section=r"^ip binding vpn-instance "),
     "cisco_asa": Vendor("show running-config", "GENERIC", "cisco_asa", r"ERROR:|% ?Invalid", configurable=False,
                         volatile=(r"^: Saved", r"^: Written by", r"^:\s*$", r"^Cryptochecksum")),
 }
@@ -325,11 +359,11 @@ def delta(running: str, intended: str, v: Vendor, managed: list[str] | None = No
     if acls:
         running, intended = acls.running, acls.intended
     platform = getattr(Platform, v.hier_platform)
-    run_cfg, want_cfg = get_hconfig(platform, _squeeze(running)), get_hconfig(platform, _squeeze(intended))
+    run_cfg, want_cfg = get_hconfig(platform, _squeeze(running, v)), get_hconfig(platform, _squeeze(intended, v))
     tops = {c.text: c for c in want_cfg.children}
     lines: list[str] = []
     for child in WorkflowRemediation(run_cfg, want_cfg).remediation_config.children:
-        bare = child.text[3:] if child.text.startswith("no ") else child.text
+        bare = child.text.removeprefix(v.negate)
         if not (bare in tops or any(p.search(bare) for p in patterns)):
             continue
         section = [line.rstrip() for line in child.lines()]
@@ -355,9 +389,20 @@ def read_acls(name: str, conn: Any, v: Vendor, *configs: str) -> dict[str, list[
     return parse_show(text, syn)
 
 
-def _squeeze(text: str) -> str:
-    """Runs of blanks inside a line made one (IOS prints ` deny   ip any any`; it means `deny ip any any`)."""
-    return "\n".join(re.sub(r"(?<=\S) {2,}", " ", line) for line in text.splitlines()) + "\n"
+def _squeeze(text: str, v: Vendor | None = None) -> str:
+    """Runs of blanks inside a line made one (IOS prints ` deny   ip any any`; it means `deny ip any any`).
+    Where the platform separates sections with `#` (v.separator), those lines go, and a line indented right
+    after one (Comware's global one-liners: `#` / ` sysname x`) is made top-level."""
+    out, after_separator = [], True
+    for line in text.splitlines():
+        if v is not None and v.separator and re.match(v.separator, line):
+            after_separator = True
+            continue
+        if v is not None and v.separator and after_separator and line[:1].isspace():
+            line = line.strip()
+        after_separator = False
+        out.append(re.sub(r"(?<=\S) {2,}", " ", line))
+    return "\n".join(out) + "\n"
 
 
 def arm(name: str, conn: Any, v: Vendor, confirm_minutes: int) -> str | None:
@@ -387,11 +432,11 @@ def push(name: str, conn: Any, lines: list[str], v: Vendor, in_config_mode: bool
         return conn.send_config_set(lines, enter_config_mode=not in_config_mode, error_pattern=v.error_pattern,
                                     cmd_verify=True, read_timeout=60)
     except ConfigInvalidException as exc:
-        _leave_config_mode(conn)
+        _leave_config_mode(conn, v)
         rejected = _rejected_line(str(exc), lines)
         raise NetdevError(name, "config", f"the device rejected {rejected!r}") from None
     except ReadTimeout as exc:
-        _leave_config_mode(conn)
+        _leave_config_mode(conn, v)
         raise NetdevError(name, "config", f"no answer while configuring ({_reason(exc)})") from None
     except ValueError as exc:  # netmiko: "Failed to enter configuration mode."
         raise NetdevError(name, "config", f"the device refused configuration mode ({_reason(exc)}); "
@@ -400,9 +445,16 @@ def push(name: str, conn: Any, lines: list[str], v: Vendor, in_config_mode: bool
         raise NetdevError(name, "ansible_host", f"the session dropped while configuring ({_reason(exc)})") from None
 
 
-def _leave_config_mode(conn: Any) -> None:
-    """After a refused line the session is still in (sub-)configuration mode; what follows runs in exec."""
+def _leave_config_mode(conn: Any, v: Vendor | None = None) -> None:
+    """After a refused line the session is still in (sub-)configuration mode; what follows runs in exec. In
+    two-stage mode (VRP8) the candidate is dropped: `return` asks whether to commit it, answered N."""
     try:
+        if v is not None and v.two_stage:
+            out = conn.send_command("return", expect_string=r"\[Y\(yes\)/N\(no\)/C\(cancel\)\]:\s*$|>\s*$",
+                                    strip_prompt=False, read_timeout=30)
+            if re.search(r"\(cancel\)\]:\s*$", out):
+                conn.send_command("n", expect_string=r">\s*$", strip_prompt=False, read_timeout=30)
+            return
         conn.exit_config_mode()
     except (ValueError, ReadTimeout, OSError, EOFError):
         pass  # the restore that follows fails loudly if the session is unusable
@@ -414,6 +466,16 @@ FILE_ERROR = r"%\s?Error"
 def confirm(name: str, conn: Any, v: Vendor, *, strict: bool = True) -> None:
     """Keep the change (commit-confirm). Strict: nothing pending means the device's timer already rolled the
     change back, which is a failure; after a restore (not strict) it only stops the timer."""
+    if v.two_stage:  # VRP8: `commit` with nothing in the candidate confirms the running trial
+        try:
+            conn.config_mode()
+            out = conn.send_command("commit", expect_string=r"\]\s*$", read_timeout=60)
+            _leave_config_mode(conn, v)
+        except (OSError, EOFError, ReadTimeout, ValueError) as exc:
+            raise NetdevError(name, "confirm", f"'commit' (confirming the trial) failed ({_reason(exc)})") from None
+        if strict and re.search(v.error_pattern, out or ""):
+            raise NetdevError(name, "confirm", f"'commit' was refused: {out.strip()[:200]}")
+        return
     if not v.confirm:
         return
     out = command(name, conn, v.confirm)
@@ -430,15 +492,16 @@ def checkpoint(name: str, conn: Any, v: Vendor, file: str) -> None:
         raise NetdevError(name, "netdev_vendor", "no on-device checkpoint for this platform")
     # Wait for the device's answer: a question ("Destination filename [x]?", then "over write? [confirm]"),
     # or the prompt back (done). Reading until one of them is exact, where a fixed wait is a guess.
-    answer = r"(\?|\[confirm\])\s*$|" + re.escape(conn.base_prompt) + r"\S*[>#]\s*$"
+    answer = r"(\?|\[confirm\]|\[Y/N\]:)\s*$|" + re.escape(conn.base_prompt) + r"\S*[>#\]]\s*$"
     try:
         out = conn.send_command(v.checkpoint.format(name=file), expect_string=answer, read_timeout=60,
                                 strip_prompt=False, strip_command=False)
         for _ in range(2):  # take the name given, then confirm the overwrite
             last = out.strip().splitlines()[-1] if out.strip() else ""
-            if not (last.endswith("?") or last.endswith("[confirm]")):
+            if not (last.endswith("?") or last.endswith("[confirm]") or last.endswith("[Y/N]:")):
                 break
-            out += conn.send_command("", expect_string=answer, read_timeout=60, strip_prompt=False,
+            reply = v.answer if last.endswith("[Y/N]:") else ""  # IOS: Enter takes the default; Comware: Y
+            out += conn.send_command(reply, expect_string=answer, read_timeout=60, strip_prompt=False,
                                      strip_command=False)
     except (OSError, EOFError, ReadTimeout) as exc:
         raise NetdevError(name, "ansible_host", f"the session dropped at the checkpoint ({_reason(exc)})") from None
@@ -450,14 +513,54 @@ def restore(name: str, conn: Any, v: Vendor, file: str) -> str:
     """Replace the running configuration with the checkpoint; returns the device's answer."""
     if not v.restore:
         raise NetdevError(name, "netdev_vendor", "no configuration replace on this platform")
-    _leave_config_mode(conn)
+    _leave_config_mode(conn, v)
+    if v.two_stage and last_commit(name, conn, v) == file:
+        return ""  # nothing was committed since the rollback point (the candidate was dropped)
     try:
-        out = conn.send_command_timing(v.restore.format(name=file), read_timeout=120)
+        if v.restore_in_config:
+            conn.config_mode()
+            out = conn.send_command(v.restore.format(name=file), expect_string=r"\[Y/N\]:\s*$|\]\s*$",
+                                    strip_prompt=False, read_timeout=120)
+            if re.search(r"\[Y/N\]:\s*$", out):
+                out += conn.send_command("n", expect_string=r"\]\s*$", strip_prompt=False, read_timeout=120)
+            _leave_config_mode(conn, v)
+        elif v.two_stage and not file:  # no commit before the change: undo the trial it made
+            conn.config_mode()
+            out = conn.send_command("abort trial", expect_string=r"\]\s*$", read_timeout=120)
+            _leave_config_mode(conn, v)
+        elif v.two_stage:
+            out = conn.send_command(v.restore.format(name=file), expect_string=r">\s*$", read_timeout=120)
+        else:
+            out = conn.send_command_timing(v.restore.format(name=file), read_timeout=120)
     except (OSError, EOFError, ReadTimeout) as exc:
         raise NetdevError(name, "ansible_host", f"the session dropped before the restore ({_reason(exc)})") from None
     if re.search(v.error_pattern + "|" + FILE_ERROR, out):
         raise NetdevError(name, "restore", f"{v.restore.format(name=file)!r} failed: {out.strip()[:200]}")
     return out
+
+
+def last_commit(name: str, conn: Any, v: Vendor) -> str:
+    """VRP8: the newest commit ID (`display configuration commit list`, newest first): the rollback point;
+    '' when the device lists none (a fresh device)."""
+    out = command(name, conn, v.commit_list)
+    if re.search(v.error_pattern, out):
+        raise NetdevError(name, "checkpoint", f"{v.commit_list!r} was refused: {out.strip()[:200]}")
+    found = re.search(v.commit_id, out, re.M)
+    return found.group(1) if found else ""
+
+
+def commit(name: str, conn: Any, v: Vendor, confirm_minutes: int) -> None:
+    """VRP8: apply the candidate (`commit trial <seconds>` when commit-confirm is on: the device rolls it back
+    by itself unless confirm() follows in time), then leave system view."""
+    line = v.commit_trial.format(seconds=max(60, confirm_minutes * 60)) if confirm_minutes else "commit"
+    try:
+        out = conn.send_command(line, expect_string=r"\]\s*$", strip_prompt=False, read_timeout=120)
+    except (OSError, EOFError, ReadTimeout) as exc:
+        raise NetdevError(name, "config", f"{line!r} got no answer ({_reason(exc)})") from None
+    if re.search(v.error_pattern, out):
+        _leave_config_mode(conn, v)
+        raise NetdevError(name, "config", f"the device refused {line!r}: {out.strip()[:200]}")
+    _leave_config_mode(conn, v)
 
 
 def save(name: str, conn: Any) -> None:
@@ -699,6 +802,9 @@ def _change(p: dict, conn: Any, reader: Any, v: Vendor, lines: list[str], result
         if rollback_to is None:
             rollback_to = _prepare_rollback(p, conn, v)
         push(name, conn, lines, v, in_config_mode=p["confirm_minutes"] > 0 and v.commit_confirm is not None)
+        if v.two_stage:  # no commit ID to roll back to: a trial (its shortest) is the rollback point
+            trial = p["confirm_minutes"] or (0 if rollback_to else 1)
+            commit(name, conn, v, trial)
         after = running_config(name, conn, v)
         left = delta(after, p["intended"], v, p["managed"], read_acls(name, conn, v, after, p["intended"]))
         if left:
@@ -710,7 +816,7 @@ def _change(p: dict, conn: Any, reader: Any, v: Vendor, lines: list[str], result
         if rollback_to is None:  # nothing reached the configuration: no checkpoint was taken, none is needed
             return {**result, "failed": True, "field": failure.field, "msg": f"{failure}. Nothing was changed."}
         return {**result, **_roll_back(p, conn, v, failure, result["before_sha256"], rollback_to)}
-    if p["confirm_minutes"]:
+    if p["confirm_minutes"] or (v.two_stage and not rollback_to):
         confirm(name, conn, v)
     if confirmed:
         confirmed()
@@ -779,6 +885,8 @@ def _prepare_rollback(p: dict, conn: Any, v: Vendor) -> str | None:
     when the device made no archive (a timer left pending by an earlier, unconfirmed change keeps the older
     archive), an explicit checkpoint is taken first (`copy running-config flash:<checkpoint>`)."""
     name = p["name"]
+    if v.two_stage:
+        return last_commit(name, conn, v)  # '' (no commit yet): the commit trial is the rollback point
     if p["confirm_minutes"] and v.commit_confirm:
         try:
             archived = arm(name, conn, v, p["confirm_minutes"])
@@ -800,7 +908,9 @@ def _roll_back(p: dict, conn: Any, v: Vendor, failure: NetdevError, before_sha25
     name, trouble = p["name"], ""
     try:
         restore(name, conn, v, rollback_to)
-        if p["confirm_minutes"]:
+        if v.two_stage and (p["confirm_minutes"] or not rollback_to):
+            confirm(name, conn, v, strict=False)  # stop a trial the change left running (on the restored state)
+        if p["confirm_minutes"] and not v.two_stage:
             confirm(name, conn, v, strict=False)  # the pre-change configuration is back: stop the timer
     except NetdevError as exc:
         trouble = f" ({exc.message})"
@@ -815,10 +925,18 @@ def _roll_back(p: dict, conn: Any, v: Vendor, failure: NetdevError, before_sha25
     proven = now == before_sha256
     return {"failed": True, "changed": not proven, "restored": proven, "field": failure.field, "after_sha256": now,
             "msg": f"{failure}. " + (
-                f"The pre-change configuration was restored from flash:{rollback_to} (SHA-256 {now[:12]} equals "
-                "the pre-change one)."
+                f"The pre-change configuration was restored {_point(v, rollback_to)} (SHA-256 {now[:12]} "
+                "equals the pre-change one)."
                 if proven else f"RESTORE NOT PROVEN{trouble}: the running configuration (SHA-256 {now[:12]}) "
                                f"differs from the pre-change one ({before_sha256[:12]}); restore the backup by hand.")}
+
+
+def _point(v: Vendor, rollback_to: str) -> str:
+    """The rollback point in words: a file on flash:, a VRP8 commit ID, or the trial itself."""
+    if v.two_stage:
+        return (f"by `rollback configuration to commit-id {rollback_to}`" if rollback_to
+                else "by dropping the candidate or aborting the commit trial (no commit ID before the change)")
+    return f"from flash:{rollback_to}"
 
 
 def _with_facts(p: dict, conn: Any, v: Vendor, check_mode: bool, result: dict, changed: bool,

@@ -26,8 +26,9 @@ this module, which:
   leaves no such order: a deny that moves is absent in between. An ACL no interface applies is rebuilt in place.
 
 The vendor-specific text is one AclSyntax per platform (netdev.VENDORS): the ACL header, how an entry carries
-its number, the add/remove/drop/bind lines and the show command with the device's numbers. VRP and Comware fit
-the same shape (`acl number 3001` / `rule 5 permit ...` / `undo rule 5` / `traffic-filter inbound acl 3001`).
+its number, the add/remove/drop/bind lines and the show command with the device's numbers: IOS_ACL, EOS_ACL,
+VRP_ACL (`acl name X advance` / `rule 5 permit ...` / `undo rule 5` / `traffic-filter inbound acl name X`) and
+COMWARE_ACL (`acl advanced name X` / `packet-filter name X inbound`).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class AclSyntax:
     # The lines of an interface section the policy check reads (policy_view); nothing else leaves the device.
     view: tuple[str, ...] = (r"^ip address ", r"^ip vrf forwarding ", r"^vrf forwarding ", r"^vrf ",
                              r"^ip access-group ")
+    negate: str = "no "         # the platform's negation prefix (VRP and Comware: `undo `)
 
 
 IOS_ACL = AclSyntax(header=r"^ip access-list extended (\S+)$", header_line="ip access-list extended {name}",
@@ -68,7 +70,31 @@ EOS_ACL = AclSyntax(header=r"^ip access-list (?!standard )(\S+)$", header_line="
                     bind_line="ip access-group {name} {direction}", show="show ip access-lists",
                     show_header=r"^IP Access List (\S+)")
 
-_COUNTERS = re.compile(r"\s*\((\d+ matches|\d+ match|[^()]*hits?[^()]*)\)\s*$|\s*\[match \d+[^\]]*\]\s*$")
+# Huawei VRP8 (CloudEngine): named advanced ACLs `acl name X advance` with `rule N ...` entries (`undo rule N`),
+# applied by `traffic-filter inbound acl name X` on a Vlanif (one per direction: a new one replaces the old in
+# one command); `display acl all` lists each with its rule numbers ("Advanced ACL X, 6 rules"). The bind pattern
+# captures the name first through a look-ahead (groups: name, direction). Huawei CloudEngine command reference,
+# ACL configuration commands (acl name, rule, traffic-filter):
+# https://support.huawei.com/enterprise/en/doc/EDOC1000178165/f3ca4a6c/acl-configuration-commands
+VRP_ACL = AclSyntax(header=r"^acl name (\S+) advance$",
+                    header_line="acl name {name} advance", drop="undo acl name {name}",
+                    bind=r"^traffic-filter (?=(?:inbound|outbound) acl (?:name )?(\S+)$)(inbound|outbound)",
+                    bind_line="traffic-filter {direction} acl name {name}", show="display acl all",
+                    show_header=r"^Advanced ACL (\S+),", entry=r"^rule (\d+)\s+(\S.*)$", add="rule {seq} {body}",
+                    remove="undo rule {seq}", step=5, seq_max=4294967294,
+                    view=(r"^ip address ", r"^ip binding vpn-instance ", r"^traffic-filter "), negate="undo ")
+# H3C Comware 7: `acl advanced name X`, `rule N ...`, `packet-filter name X inbound` on a Vlan-interface;
+# `display acl all` ("Advanced IPv4 ACL named X, 6 rules,"). H3C Comware 7 ACL and QoS command reference.
+COMWARE_ACL = AclSyntax(header=r"^acl advanced (?:name )?(\S+)$", header_line="acl advanced name {name}",
+                        drop="undo acl advanced name {name}",
+                        bind=r"^packet-filter (?:name )?(\S+) (inbound|outbound)$",
+                        bind_line="packet-filter name {name} {direction}", show="display acl all",
+                        show_header=r"^Advanced IPv4 ACL (?:named )?(\S+),", entry=r"^rule (\d+)\s+(\S.*)$",
+                        add="rule {seq} {body}", remove="undo rule {seq}", step=5, seq_max=65534,
+                        view=(r"^ip address ", r"^ip binding vpn-instance ", r"^packet-filter "), negate="undo ")
+
+_COUNTERS = re.compile(r"\s*\((\d+ matches|\d+ match|\d+ times? matched|[^()]*hits?[^()]*)\)\s*$"
+                       r"|\s*\[match \d+[^\]]*\]\s*$")
 
 
 def _squeeze(line: str) -> str:
@@ -290,8 +316,9 @@ def without_unbinding(section: list[str], syn: AclSyntax) -> list[str]:
     open in between."""
     bind = re.compile(syn.bind)
     directions = {m.group(2) for line in section if (m := bind.match(line.strip()))}
+    negation = re.compile(rf"^{re.escape(syn.negate)}(.*)$")
     return [line for line in section
-            if not ((m := re.match(r"^no (.*)$", line.strip())) and (b := bind.match(m.group(1)))
+            if not ((m := negation.match(line.strip())) and (b := bind.match(m.group(1)))
                     and b.group(2) in directions)]
 
 

@@ -15,7 +15,8 @@ ZONES = {
 
 
 def test_every_filter_is_exported_under_its_name():
-    assert set(FilterModule().filters()) == {"zone_acls", "svi_address", "network_tables", "network_batch_devices"}
+    assert set(FilterModule().filters()) == {"zone_acls", "vendor_acls", "svi_address", "network_tables",
+                                              "network_batch_devices"}
 
 
 def test_only_replies_flow_back_into_production_and_every_zone_acl_ends_in_a_logged_deny():
