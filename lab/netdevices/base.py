@@ -383,3 +383,31 @@ class NetdevService(common.Service):
     def health(self) -> tuple[bool, str]:
         """The TCP port answers with an SSH identification banner."""
         return ssh_banner(self.address, self.port)
+
+
+def serve_ssh(core, version_string: bytes, address: str, port: int, username: str, password: bytes,
+              host_key: Path, what: str) -> None:
+    """Serve a simulated device's CLI (`core`: a fake-switches SwitchCore) over SSH on address:port with one
+    login, the lab's host key and the SSH banner a real device of its kind sends; runs Twisted's reactor until
+    the process is stopped. `what` names the device in the log line."""
+    import logging
+
+    from fake_switches.transports.ssh_service import SSHDemoRealm
+    from twisted.conch.ssh import factory, keys, transport
+    from twisted.cred import portal
+    from twisted.cred.checkers import InMemoryUsernamePasswordDatabaseDontUse
+    from twisted.internet import reactor
+
+    class Transport(transport.SSHServerTransport):
+        ourVersionString = version_string
+
+    ssh_factory = factory.SSHFactory()
+    ssh_factory.protocol = Transport
+    ssh_factory.portal = portal.Portal(SSHDemoRealm(core))
+    ssh_factory.portal.registerChecker(InMemoryUsernamePasswordDatabaseDontUse(**{username: password}))
+    key = keys.Key.fromFile(str(host_key))
+    ssh_factory.publicKeys = {b"ssh-rsa": key.public()}
+    ssh_factory.privateKeys = {b"ssh-rsa": key}
+    reactor.listenTCP(port, ssh_factory, interface=address)
+    logging.info("%s listening on ssh://%s:%d", what, address, port)
+    reactor.run()

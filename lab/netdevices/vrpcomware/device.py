@@ -461,26 +461,8 @@ class Core:
 
 
 def serve(device: Device, address: str, port: int, username: str, password: str, host_key: Path) -> None:
-    from fake_switches.transports.ssh_service import SSHDemoRealm
-    from twisted.conch.ssh import factory, keys, transport
-    from twisted.cred import portal
-    from twisted.cred.checkers import InMemoryUsernamePasswordDatabaseDontUse
-    from twisted.internet import reactor
-
-    class Transport(transport.SSHServerTransport):
-        ourVersionString = SSH_VERSIONS[device.vendor]
-
-    ssh_factory = factory.SSHFactory()
-    ssh_factory.protocol = Transport
-    ssh_factory.portal = portal.Portal(SSHDemoRealm(Core(device)))
-    ssh_factory.portal.registerChecker(InMemoryUsernamePasswordDatabaseDontUse(**{username: password.encode()}))
-    key = keys.Key.fromFile(str(host_key))
-    ssh_factory.publicKeys = {b"ssh-rsa": key.public()}
-    ssh_factory.privateKeys = {b"ssh-rsa": key}
-    reactor.listenTCP(port, ssh_factory, interface=address)
-    logging.info("%s (%s, %s) listening on ssh://%s:%d", device.name, device.model, device.facts["hardware"],
-                 address, port)
-    reactor.run()
+    base.serve_ssh(Core(device), SSH_VERSIONS[device.vendor], address, port, username, password.encode(), host_key,
+                   f"{device.name} ({device.model}, {device.facts['hardware']})")
 
 
 def main() -> int:
