@@ -95,7 +95,8 @@ def _hvac_client(url: str, ca_file: str, cert: str, key: str, timeout: float) ->
     try:
         import hvac
     except ImportError:
-        raise SnapshotError("the raft snapshot agent needs hvac (pip install hvac==2.4.0)") from None
+        raise SnapshotError("the raft snapshot agent needs hvac: "
+                            "pip install 'jinbao-monitors[vault-snapshot]'") from None
     return hvac.Client(url=url, cert=(cert, key), verify=ca_file, timeout=timeout)
 
 
